@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto'
+import swagger from '@fastify/swagger'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger } from 'fastify'
+import { type Clock, systemClock } from './core/clock.js'
+import type { Config } from './core/config.js'
+import type { Database } from './db/client.js'
+import type { UserRow } from './db/schema.js'
+import type { Mailer } from './mailer.js'
+import { registerErrorHandlers } from './plugins/error-handler.js'
+import { registerValidation } from './plugins/validation.js'
+import { docsRoutes } from './routes/docs.js'
+import { healthRoutes } from './routes/health.js'
+import { createServices } from './services/index.js'
+
+export interface AppDeps {
+  config: Readonly<Config>
+  database: Database
+  mailer: Mailer
+  clock?: Clock
+  logger: FastifyBaseLogger
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
+const READY_TIMEOUT_MS = 2_000
+
+/** Builds the whole HTTP application without listening; the server and the tests call it. */
+export async function buildApp(deps: AppDeps) {
+  const { config, database, mailer } = deps
+  const clock = deps.clock ?? systemClock
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // A hop count becomes a function: Fastify's types accept only that form.
+    trustProxy:
+      typeof config.trustProxy === 'number'
+        ? (_address: string, hop: number) => hop < (config.trustProxy as number)
+        : config.trustProxy,
+    bodyLimit: config.bodyLimitBytes,
+    // Keep a caller's request id when it is sane, so logs join up across services.
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const incoming = request.headers['x-request-id']
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+    },
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.decorateRequest('user', null as unknown as UserRow)
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  registerValidation(app)
+  registerErrorHandlers(app)
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Coffee Shop API',
+        version: '1.0.0',
+        description:
+          'User management and authentication for the Coffee Shop backend: sign up, verify the e-mail address, log in, refresh tokens, and let admins manage users. Errors are `{detail, code}`.',
+      },
+      tags: [
+        { name: 'auth', description: 'Sign-up, e-mail verification, login and tokens' },
+        { name: 'users', description: 'The signed-in user, and user management for admins' },
+        { name: 'operations', description: 'Health and metrics' },
+      ],
+      components: {
+        securitySchemes: {
+          OAuth2PasswordBearer: {
+            type: 'oauth2',
+            description:
+              'Log in with e-mail (as username) and password; send the access token as `Authorization: Bearer …`.',
+            flows: { password: { tokenUrl: '/auth/login', scopes: {} } },
+          },
+        },
+      },
+    },
+  })
+
+  const services = createServices({ config, database, mailer, clock })
+  await app.register(healthRoutes, {
+    prefix: '/health',
+    ping: () => database.ping(READY_TIMEOUT_MS),
+  })
+  await app.register(docsRoutes)
+  void services
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

@@ -1,0 +1,278 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+
+/** Raised when the environment holds a bad value; each line names one variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+/** Fastify's `trustProxy`: off, on, a hop count, or a list of addresses/CIDRs. */
+export type TrustProxy = boolean | number | string[]
+
+export interface Config {
+  nodeEnv: string
+  isProduction: boolean
+  port: number
+  host: string
+  databaseUrl: string | null
+  dataDir: string
+  /** Null until resolveSecretKey() fills it from the data folder (development only). */
+  secretKey: string | null
+  jwtIssuer: string
+  jwtAudience: string
+  accessTokenTtlMs: number
+  refreshTokenTtlMs: number
+  refreshReuseGraceMs: number
+  codeTtlMs: number
+  unverifiedUserTtlMs: number
+  cleanupIntervalMs: number
+  runScheduler: boolean
+  bcryptRounds: number
+  smtpUrl: string | null
+  mailFrom: string
+  redisUrl: string | null
+  rateLimitMax: number
+  rateLimitWindowMs: number
+  loginMaxFailures: number
+  firstAdminEmail: string | null
+  firstAdminPassword: string | null
+  corsOrigins: string[]
+  logLevel: LogLevel
+  sentryDsn: string | null
+  trustProxy: TrustProxy
+  bodyLimitBytes: number
+}
+
+export type Env = Record<string, string | undefined>
+
+const DURATION_UNITS_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+const LOG_LEVELS: readonly LogLevel[] = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+]
+const MIN_SECRET_BYTES = 32
+const PLACEHOLDER_PREFIXES = ['changethis', 'change-me', 'changeme', 'replace-me', 'your-secret']
+
+/** Parses `500ms`, `30s`, `15m`, `12h`, `2d` into milliseconds; null when malformed. */
+export function parseDuration(text: string): number | null {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim())
+  if (!match) return null
+  const [, amount, unit] = match as unknown as [string, string, keyof typeof DURATION_UNITS_MS]
+  return Number(amount) * DURATION_UNITS_MS[unit]
+}
+
+/** Collects every problem instead of stopping at the first, so one start shows them all. */
+function createReader(env: Env) {
+  const problems: string[] = []
+  const raw = (name: string): string | undefined => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+  const fail = <T>(name: string, message: string, fallback: T): T => {
+    problems.push(`${name}: ${message} (got "${env[name]}")`)
+    return fallback
+  }
+  return {
+    problems,
+    string: (name: string, fallback: string) => raw(name) ?? fallback,
+    optional: (name: string) => raw(name) ?? null,
+    integer(name: string, fallback: number, min: number, max: number): number {
+      const value = raw(name)
+      if (value === undefined) return fallback
+      const parsed = /^-?\d+$/.test(value) ? Number(value) : Number.NaN
+      if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+        return fail(name, `must be an integer from ${min} to ${max}`, fallback)
+      }
+      return parsed
+    },
+    duration(name: string, fallback: string, minMs = 1): number {
+      const value = raw(name) ?? fallback
+      const parsed = parseDuration(value)
+      if (parsed === null) return fail(name, 'must be a duration like 30s, 15m, 12h or 2d', 0)
+      if (parsed < minMs) return fail(name, `must be at least ${minMs}ms`, 0)
+      return parsed
+    },
+    boolean(name: string, fallback: boolean): boolean {
+      const value = raw(name)?.toLowerCase()
+      if (value === undefined) return fallback
+      if (['true', '1', 'yes', 'on'].includes(value)) return true
+      if (['false', '0', 'no', 'off'].includes(value)) return false
+      return fail(name, 'must be true or false', fallback)
+    },
+    url(name: string, protocols: string[]): string | null {
+      const value = raw(name)
+      if (value === undefined) return null
+      try {
+        const url = new URL(value)
+        if (protocols.includes(url.protocol)) return value
+      } catch {}
+      return fail(name, `must be a URL starting with ${protocols.join(' or ')}//`, null)
+    },
+    fail,
+  }
+}
+
+function parseTrustProxy(value: string | null): TrustProxy | string {
+  if (value === null) return false
+  const lower = value.toLowerCase()
+  if (lower === 'true') return true
+  if (lower === 'false') return false
+  if (/^\d+$/.test(value)) return Number(value)
+  const entries = value.split(',').map((entry) => entry.trim())
+  const addressLike = /^[0-9a-fA-F:.]+(\/\d{1,3})?$/
+  return entries.every((entry) => addressLike.test(entry)) ? entries : 'invalid'
+}
+
+function parseOrigins(value: string | null): string[] | null {
+  if (value === null) return []
+  const origins = value.split(',').map((origin) => origin.trim())
+  const valid = origins.every((origin) => {
+    if (origin === '*') return false // never a wildcard: tokens are bearer credentials
+    try {
+      return new URL(origin).origin === origin
+    } catch {
+      return false
+    }
+  })
+  return valid ? origins : null
+}
+
+/** Loose check, the same one the API applies to e-mail addresses. */
+const EMAIL_SHAPE = /^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;"]+$/
+
+/**
+ * Parses and validates the environment once. Pure: the caller passes the variables
+ * (tests hand in a plain object) and gets a frozen object back or a ConfigError.
+ */
+export function loadConfig(env: Env): Readonly<Config> {
+  const read = createReader(env)
+  const nodeEnv = read.string('NODE_ENV', 'development')
+  const isProduction = nodeEnv === 'production'
+
+  const secretKey = read.optional('SECRET_KEY')
+  if (secretKey !== null) {
+    if (Buffer.byteLength(secretKey) < MIN_SECRET_BYTES) {
+      read.fail('SECRET_KEY', `must be at least ${MIN_SECRET_BYTES} bytes`, null)
+    } else if (PLACEHOLDER_PREFIXES.some((p) => secretKey.toLowerCase().startsWith(p))) {
+      read.fail(
+        'SECRET_KEY',
+        'looks like a placeholder; generate one with `openssl rand -hex 32`',
+        null,
+      )
+    }
+  } else if (isProduction) {
+    read.problems.push('SECRET_KEY: is required when NODE_ENV=production (at least 32 bytes)')
+  }
+
+  const logLevel = read.string('LOG_LEVEL', 'info').toLowerCase() as LogLevel
+  if (!LOG_LEVELS.includes(logLevel))
+    read.fail('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`, 'info')
+
+  const trustProxy = parseTrustProxy(read.optional('TRUST_PROXY'))
+  if (trustProxy === 'invalid') {
+    read.fail('TRUST_PROXY', 'must be true, false, a hop count or a comma list of addresses', false)
+  }
+  const corsOrigins = parseOrigins(read.optional('CORS_ORIGINS'))
+  if (corsOrigins === null) {
+    read.fail(
+      'CORS_ORIGINS',
+      'must be a comma list of origins like https://shop.example.com (no *)',
+      [],
+    )
+  }
+
+  const firstAdminEmail = read.optional('FIRST_ADMIN_EMAIL')?.toLowerCase() ?? null
+  const firstAdminPassword = read.optional('FIRST_ADMIN_PASSWORD')
+  if (firstAdminEmail !== null && !EMAIL_SHAPE.test(firstAdminEmail)) {
+    read.fail('FIRST_ADMIN_EMAIL', 'must be an e-mail address', null)
+  }
+  if ((firstAdminEmail === null) !== (firstAdminPassword === null)) {
+    read.problems.push('FIRST_ADMIN_EMAIL, FIRST_ADMIN_PASSWORD: set both or neither')
+  } else if (firstAdminPassword !== null && [...firstAdminPassword].length < 8) {
+    read.problems.push('FIRST_ADMIN_PASSWORD: must be at least 8 characters')
+  }
+
+  const config: Config = {
+    nodeEnv,
+    isProduction,
+    port: read.integer('PORT', 8000, 0, 65535),
+    host: read.string('HOST', '0.0.0.0'),
+    databaseUrl: read.url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: resolve(read.string('DATA_DIR', './data')),
+    secretKey: read.problems.some((p) => p.startsWith('SECRET_KEY')) ? null : secretKey,
+    jwtIssuer: read.string('JWT_ISSUER', 'coffee-shop-api'),
+    jwtAudience: read.string('JWT_AUDIENCE', 'coffee-shop'),
+    accessTokenTtlMs: read.duration('ACCESS_TOKEN_TTL', '15m', 1_000),
+    refreshTokenTtlMs: read.duration('REFRESH_TOKEN_TTL', '30d', 1_000),
+    refreshReuseGraceMs: read.duration('REFRESH_REUSE_GRACE', '10s', 0),
+    codeTtlMs: read.duration('CODE_TTL', '15m', 1_000),
+    unverifiedUserTtlMs: read.duration('UNVERIFIED_USER_TTL', '2d', 1_000),
+    cleanupIntervalMs: read.duration('CLEANUP_INTERVAL', '15m', 1_000),
+    runScheduler: read.boolean('RUN_SCHEDULER', true),
+    bcryptRounds: read.integer('BCRYPT_ROUNDS', 12, 4, 31),
+    smtpUrl: read.url('SMTP_URL', ['smtp:', 'smtps:']),
+    mailFrom: read.string('MAIL_FROM', 'Coffee Shop <no-reply@coffee-shop.local>'),
+    redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:']),
+    rateLimitMax: read.integer('RATE_LIMIT_MAX', 100, 0, 1_000_000_000),
+    rateLimitWindowMs: read.duration('RATE_LIMIT_WINDOW', '1m', 1_000),
+    loginMaxFailures: read.integer('LOGIN_MAX_FAILURES', 10, 0, 1_000_000),
+    firstAdminEmail,
+    firstAdminPassword,
+    corsOrigins: corsOrigins ?? [],
+    logLevel,
+    sentryDsn: read.url('SENTRY_DSN', ['http:', 'https:']),
+    trustProxy: trustProxy === 'invalid' ? false : (trustProxy as TrustProxy),
+    bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+  }
+  if (read.problems.length > 0) throw new ConfigError(read.problems)
+  return Object.freeze(config)
+}
+
+/**
+ * Outside production a missing SECRET_KEY is generated once and kept in the data folder,
+ * so a newcomer needs no set-up and tokens survive a restart.
+ */
+export function resolveSecretKey(config: Readonly<Config>): Readonly<Config> {
+  if (config.secretKey !== null) return config
+  const file = join(config.dataDir, 'secret_key')
+  if (!existsSync(file)) {
+    mkdirSync(config.dataDir, { recursive: true })
+    // 'wx' fails if a concurrent start wrote it first; that key is then read below.
+    try {
+      writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' })
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    }
+  }
+  return Object.freeze({ ...config, secretKey: readFileSync(file, 'utf8').trim() })
+}
+
+/** The process environment, after reading `.env` when present (it never overrides). */
+export function readEnvironment(): Env {
+  if (existsSync('.env')) process.loadEnvFile('.env')
+  return process.env
+}
+
+/** What the server, worker and CLI call: environment, validation, then the secret. */
+export function loadRuntimeConfig(): Readonly<Config> {
+  return resolveSecretKey(loadConfig(readEnvironment()))
+}
+
+/** Prints a ConfigError as one line per variable and exits; rethrows anything else. */
+export function exitOnConfigError(error: unknown): never {
+  if (error instanceof ConfigError) {
+    for (const problem of error.problems) console.error(`config error: ${problem}`)
+    process.exit(1)
+  }
+  throw error
+}

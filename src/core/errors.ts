@@ -1,0 +1,63 @@
+/** The contract's machine-readable error codes. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'validation_error'
+  | 'weak_password'
+  | 'email_taken'
+  | 'invalid_code'
+  | 'already_verified'
+  | 'invalid_credentials'
+  | 'email_not_verified'
+  | 'inactive_user'
+  | 'invalid_token'
+  | 'not_authenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'last_admin'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'rate_limited'
+  | 'service_unavailable'
+  | 'internal_error'
+
+/** One FastAPI-style validation problem: `loc` like `["body", "email"]`. */
+export interface ValidationIssue {
+  loc: (string | number)[]
+  msg: string
+  type: string
+}
+
+/** The one error type: services throw it, the handler in app.ts renders `{detail, code}`. */
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    readonly detail: string | ValidationIssue[],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(typeof detail === 'string' ? detail : (detail[0]?.msg ?? code))
+    this.name = 'AppError'
+  }
+}
+
+export const unauthorized = (code: ErrorCode, detail: string) =>
+  new AppError(401, code, detail, { 'www-authenticate': 'Bearer' })
+
+export const forbidden = (detail = 'Not enough permissions') =>
+  new AppError(403, 'forbidden', detail)
+
+export const notFound = (detail = 'Not found') => new AppError(404, 'not_found', detail)
+
+export const tooManyRequests = (retryAfterSeconds: number) =>
+  new AppError(429, 'rate_limited', 'Too many requests, try again later', {
+    'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))),
+  })
+
+/** A 422 for one field, shaped like the validator's own errors. */
+export const invalidField = (
+  loc: (string | number)[],
+  msg: string,
+  type: string,
+  code: ErrorCode = 'validation_error',
+) => new AppError(422, code, [{ loc, msg, type }])

@@ -1,0 +1,125 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { sql } from 'drizzle-orm'
+import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import pg from 'pg'
+import * as schema from './schema.js'
+
+export type Schema = typeof schema
+/** Both drivers' Drizzle instances, and their transactions, fit this type. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>
+
+export interface Database {
+  db: Db
+  kind: 'postgres' | 'pglite'
+  /** The pg pool (server only): migrations and advisory locks need one pinned connection. */
+  pool: pg.Pool | null
+  /** Runs `select 1`; rejects when the database does not answer within `timeoutMs`. */
+  ping(timeoutMs: number): Promise<void>
+  close(): Promise<void>
+}
+
+export interface DatabaseOptions {
+  /** `postgres://…` for a server; null for embedded PGlite. */
+  databaseUrl: string | null
+  /** PGlite's data directory; null keeps it in memory (tests). */
+  pglitePath: string | null
+  poolMax?: number
+  onPoolError?: (error: Error) => void
+}
+
+export async function createDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.databaseUrl === null
+    ? openPglite(options.pglitePath)
+    : openPostgres(options.databaseUrl, options)
+}
+
+function openPostgres(url: string, options: DatabaseOptions): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolMax ?? 10,
+    // Fail fast during an outage instead of queueing requests forever.
+    connectionTimeoutMillis: 3_000,
+    idleTimeoutMillis: 30_000,
+  })
+  // An idle client losing its server emits here; without a listener the process dies.
+  pool.on('error', (error) => options.onPoolError?.(error))
+  const db = drizzleNodePg(pool, { schema })
+  return {
+    db,
+    kind: 'postgres',
+    pool,
+    ping: (timeoutMs) => withTimeout(db.execute(sql`select 1`), timeoutMs),
+    close: () => pool.end(),
+  }
+}
+
+async function openPglite(path: string | null): Promise<Database> {
+  const releaseLock = path === null ? () => {} : lockDataDirectory(path)
+  try {
+    const client = path === null ? new PGlite() : new PGlite(path)
+    await client.waitReady
+    const db = drizzlePglite(client, { schema })
+    return {
+      db,
+      kind: 'pglite',
+      pool: null,
+      ping: (timeoutMs) => withTimeout(db.execute(sql`select 1`), timeoutMs),
+      async close() {
+        await client.close()
+        releaseLock()
+      },
+    }
+  } catch (error) {
+    releaseLock()
+    throw error
+  }
+}
+
+/**
+ * PGlite is a single-process database: two processes opening one directory corrupt it.
+ * A pid file makes the second one stop with a clear message instead.
+ */
+function lockDataDirectory(path: string): () => void {
+  mkdirSync(path, { recursive: true })
+  const lockFile = join(path, '..', `${path.split('/').pop()}.pid`)
+  if (existsSync(lockFile)) {
+    const holder = Number(readFileSync(lockFile, 'utf8'))
+    if (holder !== process.pid && isRunning(holder)) {
+      throw new Error(
+        `The embedded database in ${path} is in use by process ${holder}. ` +
+          'Stop that process, or set DATABASE_URL to share a PostgreSQL server between processes.',
+      )
+    }
+  }
+  writeFileSync(lockFile, String(process.pid))
+  return () => rmSync(lockFile, { force: true })
+}
+
+function isRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+async function withTimeout(promise: Promise<unknown>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`database did not answer within ${timeoutMs}ms`)),
+      timeoutMs,
+    )
+  })
+  try {
+    await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,112 @@
+import { sql } from 'drizzle-orm'
+import {
+  boolean,
+  check,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  varchar,
+} from 'drizzle-orm/pg-core'
+
+const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' })
+
+export const users = pgTable(
+  'users',
+  {
+    id: varchar('id', { length: 26 }).primaryKey(),
+    /** Stored trimmed and lower-cased; uniqueness is therefore case-insensitive. */
+    email: text('email').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    fullName: text('full_name'),
+    role: text('role', { enum: ['user', 'admin'] })
+      .notNull()
+      .default('user'),
+    isVerified: boolean('is_verified').notNull().default(false),
+    /** Set once, at the first verification; the cleanup job only deletes rows where it is null. */
+    verifiedAt: timestamptz('verified_at'),
+    isActive: boolean('is_active').notNull().default(true),
+    /** Access tokens issued before this instant are rejected (password change or reset). */
+    tokensValidAfter: timestamptz('tokens_valid_after'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('users_email_key').on(t.email),
+    check('users_email_normalised', sql`${t.email} = lower(btrim(${t.email}))`),
+    check('users_role_valid', sql`${t.role} in ('user', 'admin')`),
+    // Keyset pagination, newest first: (created_at, id) is the sort key of GET /users.
+    // Ascending, scanned backwards for `order by created_at desc, id desc`.
+    index('users_created_at_id_idx').on(t.createdAt, t.id),
+    // Filtered listings keep the same keyset order.
+    index('users_role_created_at_id_idx').on(t.role, t.createdAt, t.id),
+    // Case-insensitive prefix search: email is stored lower-cased; full_name via lower().
+    index('users_email_prefix_idx').using('btree', sql`${t.email} text_pattern_ops`),
+    index('users_full_name_prefix_idx').using('btree', sql`lower(${t.fullName}) text_pattern_ops`),
+    // The cleanup job scans only never-verified accounts by age.
+    index('users_never_verified_created_at_idx')
+      .on(t.createdAt)
+      .where(sql`${t.verifiedAt} is null`),
+    // Counting active admins (last-admin rule) reads a tiny partial index.
+    index('users_active_admins_idx').on(t.id).where(sql`${t.role} = 'admin' and ${t.isActive}`),
+  ],
+)
+
+export const codePurposes = ['verify_email', 'reset_password'] as const
+export type CodePurpose = (typeof codePurposes)[number]
+
+/** One live code per user and purpose: issuing a new one replaces the old row. */
+export const oneTimeCodes = pgTable(
+  'one_time_codes',
+  {
+    userId: varchar('user_id', { length: 26 })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    purpose: text('purpose', { enum: codePurposes }).notNull(),
+    /** HMAC-SHA256 of the code keyed with the secret; the code itself is never stored. */
+    codeHash: text('code_hash').notNull(),
+    failedAttempts: integer('failed_attempts').notNull().default(0),
+    expiresAt: timestamptz('expires_at').notNull(),
+    usedAt: timestamptz('used_at'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: 'one_time_codes_pkey', columns: [t.userId, t.purpose] }),
+    check('one_time_codes_purpose_valid', sql`${t.purpose} in ('verify_email', 'reset_password')`),
+    index('one_time_codes_expires_at_idx').on(t.expiresAt),
+  ],
+)
+
+/**
+ * Opaque refresh tokens, stored as SHA-256. Each belongs to a login `family`; a spent
+ * token presented again after the grace period revokes the whole family.
+ */
+export const refreshTokens = pgTable(
+  'refresh_tokens',
+  {
+    id: varchar('id', { length: 26 }).primaryKey(),
+    userId: varchar('user_id', { length: 26 })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    familyId: varchar('family_id', { length: 26 }).notNull(),
+    tokenHash: text('token_hash').notNull(),
+    expiresAt: timestamptz('expires_at').notNull(),
+    spentAt: timestamptz('spent_at'),
+    revokedAt: timestamptz('revoked_at'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('refresh_tokens_token_hash_key').on(t.tokenHash),
+    index('refresh_tokens_family_id_idx').on(t.familyId),
+    index('refresh_tokens_user_id_idx').on(t.userId),
+    index('refresh_tokens_expires_at_idx').on(t.expiresAt),
+  ],
+)
+
+export type UserRow = typeof users.$inferSelect
+export type NewUserRow = typeof users.$inferInsert
+export type OneTimeCodeRow = typeof oneTimeCodes.$inferSelect
+export type RefreshTokenRow = typeof refreshTokens.$inferSelect

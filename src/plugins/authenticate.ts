@@ -1,0 +1,29 @@
+import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import { forbidden, unauthorized } from '../core/errors.js'
+import type { UserRow } from '../db/schema.js'
+import type { TokensService } from '../services/tokens.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the `authenticate` guard; routes without it never read it. */
+    user: UserRow
+  }
+}
+
+const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/-]+=*)$/i
+
+/** Route guard: verifies the bearer access token and loads the user (one primary-key query). */
+export function createAuthenticate(tokens: TokensService): preHandlerAsyncHookHandler {
+  return async function authenticate(request: FastifyRequest, _reply: FastifyReply) {
+    const header = request.headers.authorization
+    if (header === undefined) throw unauthorized('not_authenticated', 'Not authenticated')
+    const match = BEARER.exec(header)
+    if (!match?.[1]) throw unauthorized('invalid_token', 'Could not validate credentials')
+    request.user = await tokens.authenticate(match[1])
+  }
+}
+
+/** Route guard after `authenticate`: admins only. */
+export async function requireAdmin(request: FastifyRequest) {
+  if (request.user.role !== 'admin') throw forbidden()
+}

@@ -1,0 +1,124 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { AppError, type ErrorCode, type ValidationIssue } from '../core/errors.js'
+
+interface AjvIssue {
+  keyword: string
+  instancePath: string
+  params: Record<string, unknown>
+  message?: string
+}
+
+/** Fastify's validation contexts, named as FastAPI names them in `loc`. */
+const LOCATIONS: Record<string, string> = {
+  body: 'body',
+  querystring: 'query',
+  params: 'path',
+  headers: 'header',
+}
+
+const KEYWORD_TYPES: Record<string, string> = {
+  required: 'missing',
+  additionalProperties: 'extra_forbidden',
+  minLength: 'string_too_short',
+  maxLength: 'string_too_long',
+  pattern: 'string_pattern_mismatch',
+  format: 'value_error',
+  minimum: 'greater_than_equal',
+  maximum: 'less_than_equal',
+  enum: 'enum',
+  const: 'literal_error',
+  anyOf: 'union_error',
+}
+
+function toIssue(issue: AjvIssue, context: string): ValidationIssue {
+  const loc: (string | number)[] = [LOCATIONS[context] ?? context]
+  for (const segment of issue.instancePath.split('/').slice(1)) {
+    const text = segment.replace(/~1/g, '/').replace(/~0/g, '~')
+    loc.push(/^\d+$/.test(text) ? Number(text) : text)
+  }
+  if (issue.keyword === 'required') {
+    loc.push(String(issue.params.missingProperty))
+    return { loc, msg: 'Field required', type: 'missing' }
+  }
+  if (issue.keyword === 'additionalProperties') {
+    loc.push(String(issue.params.additionalProperty))
+    return { loc, msg: 'Extra inputs are not permitted', type: 'extra_forbidden' }
+  }
+  const type =
+    issue.keyword === 'type'
+      ? `${String(issue.params.type)}_type`
+      : (KEYWORD_TYPES[issue.keyword] ?? issue.keyword)
+  const message = issue.message ?? 'is invalid'
+  return { loc, msg: message.charAt(0).toUpperCase() + message.slice(1), type }
+}
+
+/** Fastify's own client errors, rendered in the contract's shape. */
+function frameworkError(error: FastifyError): AppError | null {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new AppError(422, 'validation_error', [
+        { loc: ['body'], msg: 'Malformed JSON body', type: 'json_invalid' },
+      ])
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError(422, 'validation_error', [
+        { loc: ['body'], msg: 'Field required', type: 'missing' },
+      ])
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError(413, 'payload_too_large', 'Request body is too large')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError(
+        415,
+        'unsupported_media_type',
+        'Unsupported Content-Type; send application/json',
+      )
+  }
+  const status = error.statusCode ?? 500
+  if (status >= 400 && status < 500) {
+    const code: ErrorCode =
+      status === 413
+        ? 'payload_too_large'
+        : status === 415
+          ? 'unsupported_media_type'
+          : 'bad_request'
+    return new AppError(status, code, error.message)
+  }
+  return null
+}
+
+export function toAppError(error: unknown): AppError | null {
+  if (error instanceof AppError) return error
+  const fastifyError = error as FastifyError
+  if (Array.isArray(fastifyError.validation)) {
+    const context = fastifyError.validationContext ?? 'body'
+    const issues = (fastifyError.validation as AjvIssue[]).map((issue) => toIssue(issue, context))
+    return new AppError(422, 'validation_error', issues)
+  }
+  if (typeof fastifyError.statusCode === 'number' || typeof fastifyError.code === 'string') {
+    return frameworkError(fastifyError)
+  }
+  return null
+}
+
+/** The one place where errors become responses: `{detail, code}`, never a stack trace. */
+export function registerErrorHandlers(
+  app: FastifyInstance,
+  options: { onUnexpected?: (error: unknown, request: FastifyRequest) => void } = {},
+) {
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const appError = toAppError(error)
+    if (appError) {
+      if (appError.status >= 500) request.log.error({ err: error }, appError.message)
+      return reply
+        .code(appError.status)
+        .headers(appError.headers)
+        .send({ detail: appError.detail, code: appError.code })
+    }
+    request.log.error({ err: error }, 'unexpected error')
+    options.onUnexpected?.(error, request)
+    return reply.code(500).send({ detail: 'Internal Server Error', code: 'internal_error' })
+  })
+
+  app.setNotFoundHandler((_request, reply) =>
+    reply.code(404).send({ detail: 'Not Found', code: 'not_found' }),
+  )
+}

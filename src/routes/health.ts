@@ -1,0 +1,53 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { AppError } from '../core/errors.js'
+import { ErrorBodySchema } from '../schemas/common.js'
+
+const StatusSchema = Type.Object({ status: Type.String({ examples: ['ok'] }) })
+
+export interface HealthRoutesOptions {
+  /** Resolves when the database answers `select 1` in time. */
+  ping(): Promise<void>
+}
+
+export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (
+  app,
+  { ping },
+) => {
+  app.get(
+    '/live',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness',
+        description: 'Answers 200 while the process runs; touches nothing else.',
+        response: { 200: StatusSchema },
+      },
+      logLevel: 'warn',
+    },
+    async () => ({ status: 'ok' }),
+  )
+
+  app.get(
+    '/ready',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness',
+        description:
+          'Answers 200 when the database answers `select 1` within a short timeout, else 503.',
+        response: { 200: StatusSchema, 503: ErrorBodySchema },
+      },
+      logLevel: 'warn',
+    },
+    async (request) => {
+      try {
+        await ping()
+      } catch (error) {
+        request.log.warn({ err: error }, 'readiness check failed')
+        throw new AppError(503, 'service_unavailable', 'Database unavailable')
+      }
+      return { status: 'ok' }
+    },
+  )
+}

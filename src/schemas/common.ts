@@ -1,0 +1,82 @@
+import { type Static, Type } from 'typebox'
+import { ULID_PATTERN } from '../core/ids.js'
+
+export const UlidSchema = Type.String({
+  pattern: ULID_PATTERN,
+  description: 'ULID: 26 characters, Crockford base32',
+  examples: ['01JD8X4ZQK3V7M2N5P6R8S9T0W'],
+})
+
+/**
+ * One address, no display name, no list, no CR/LF. Surrounding blanks are allowed here
+ * because the service trims (and lower-cases) before use.
+ */
+const EMAIL_PATTERN =
+  "^[ \\t]*[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+[ \\t]*$"
+
+export const EmailSchema = Type.String({
+  pattern: EMAIL_PATTERN,
+  maxLength: 254,
+  description: 'E-mail address; stored trimmed and lower-cased',
+  examples: ['ana@example.com'],
+})
+
+export const PasswordSchema = Type.String({
+  minLength: 8,
+  maxLength: 128,
+  description: '8 to 128 characters of any script, compared exactly; common passwords are refused',
+  examples: ['correct horse battery staple'],
+})
+
+export const FullNameSchema = Type.Union(
+  [Type.String({ minLength: 1, maxLength: 200 }), Type.Null()],
+  {
+    description: 'Display name, or null',
+    examples: ['Ana Lima'],
+  },
+)
+
+export const RoleSchema = Type.Union([Type.Literal('user'), Type.Literal('admin')], {
+  description: '`user` or `admin`',
+})
+
+export const ErrorBodySchema = Type.Object(
+  {
+    detail: Type.String({ examples: ['Email already registered'] }),
+    code: Type.String({ examples: ['email_taken'] }),
+  },
+  { $id: 'ErrorBody', description: 'An error: a human sentence and a stable machine code' },
+)
+export type ErrorBody = Static<typeof ErrorBodySchema>
+
+export const ValidationErrorBodySchema = Type.Object(
+  {
+    detail: Type.Array(
+      Type.Object({
+        loc: Type.Array(Type.Union([Type.String(), Type.Integer()])),
+        msg: Type.String(),
+        type: Type.String(),
+      }),
+    ),
+    code: Type.String({ examples: ['validation_error'] }),
+  },
+  {
+    $id: 'ValidationErrorBody',
+    description: 'Invalid input (FastAPI shape): one item per problem',
+    examples: [
+      {
+        detail: [{ loc: ['body', 'email'], msg: 'Field required', type: 'missing' }],
+        code: 'validation_error',
+      },
+    ],
+  },
+)
+
+/** Error responses for a route's schema, by status: `errorResponses(401, 403)`. */
+export function errorResponses(...statuses: number[]) {
+  const responses: Record<number, typeof ErrorBodySchema | typeof ValidationErrorBodySchema> = {}
+  for (const status of statuses) {
+    responses[status] = status === 422 ? ValidationErrorBodySchema : ErrorBodySchema
+  }
+  return responses
+}

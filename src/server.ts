@@ -1,0 +1,57 @@
+import { join } from 'node:path'
+import { buildApp } from './app.js'
+import { exitOnConfigError, loadRuntimeConfig } from './core/config.js'
+import { createLogger } from './core/logger.js'
+import { createDatabase } from './db/client.js'
+import { runMigrations } from './db/migrate.js'
+import { createMailer } from './mailer.js'
+
+/** loadConfig → database → migrations → app → listen; a graceful close on SIGTERM/SIGINT. */
+async function main() {
+  let config: ReturnType<typeof loadRuntimeConfig>
+  try {
+    config = loadRuntimeConfig()
+  } catch (error) {
+    exitOnConfigError(error)
+  }
+  const logger = createLogger(config)
+  const database = await createDatabase({
+    databaseUrl: config.databaseUrl,
+    pglitePath: join(config.dataDir, 'pglite'),
+    onPoolError: (error) => logger.warn({ err: error }, 'idle database connection lost'),
+  })
+  await runMigrations(database)
+  const mailer = createMailer({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, logger })
+  const app = await buildApp({ config, database, mailer, logger })
+
+  let closing = false
+  const shutdown = async (signal: string) => {
+    if (closing) return
+    closing = true
+    logger.info({ signal }, 'shutting down: finishing in-flight requests')
+    try {
+      await app.close() // stops accepting, waits for in-flight requests
+      await mailer.close()
+      await database.close()
+      logger.info('stopped')
+      process.exit(0)
+    } catch (error) {
+      logger.error({ err: error }, 'error during shutdown')
+      process.exit(1)
+    }
+  }
+  process.once('SIGTERM', () => void shutdown('SIGTERM'))
+  process.once('SIGINT', () => void shutdown('SIGINT'))
+
+  await app.listen({ port: config.port, host: config.host })
+  const base = `http://localhost:${config.port}`
+  logger.info(
+    { database: database.kind === 'pglite' ? join(config.dataDir, 'pglite') : 'postgres' },
+    `Coffee Shop API ready: ${base}/docs (Swagger UI), ${base}/redoc (ReDoc)`,
+  )
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})

@@ -1,0 +1,49 @@
+import type { Clock } from '../core/clock.js'
+import type { Config } from '../core/config.js'
+import { unauthorized } from '../core/errors.js'
+import { type AccessTokenOptions, signAccessToken, verifyAccessToken } from '../core/security.js'
+import type { UserRow } from '../db/schema.js'
+import type { UsersRepository } from '../repositories/users.js'
+
+/** Whole seconds from which a user's access tokens are accepted (JWT `iat` has 1 s resolution). */
+const validFromSeconds = (user: UserRow) =>
+  user.tokensValidAfter === null ? 0 : Math.ceil(user.tokensValidAfter.getTime() / 1000)
+
+/** Issues access tokens and turns a bearer token back into a live user. */
+export function createTokensService(deps: {
+  config: Readonly<Config>
+  clock: Clock
+  users: UsersRepository
+}) {
+  const { config, clock, users } = deps
+  const options: AccessTokenOptions = {
+    secretKey: config.secretKey ?? '',
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    ttlMs: config.accessTokenTtlMs,
+  }
+  if (options.secretKey.length === 0) throw new Error('config.secretKey is not set')
+
+  return {
+    /**
+     * `iat` never precedes the user's `tokens_valid_after`, so a login right after a
+     * password change (same second) still yields a usable token.
+     */
+    issueAccessToken(user: UserRow) {
+      const nowSeconds = Math.floor(clock.now().getTime() / 1000)
+      return signAccessToken(options, user, Math.max(nowSeconds, validFromSeconds(user)))
+    },
+
+    /** The user behind a bearer token, or a 401: bad token, user gone, inactive, or revoked. */
+    async authenticate(token: string): Promise<UserRow> {
+      const claims = await verifyAccessToken(options, token, clock.now())
+      const user = claims && (await users.findById(claims.sub))
+      if (!claims || !user?.isActive || claims.iat < validFromSeconds(user)) {
+        throw unauthorized('invalid_token', 'Could not validate credentials')
+      }
+      return user
+    },
+  }
+}
+
+export type TokensService = ReturnType<typeof createTokensService>

@@ -1,0 +1,152 @@
+import { mkdtempSync, readFileSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig, parseDuration, resolveSecretKey } from '../../src/core/config.js'
+
+const problemsOf = (env: Record<string, string>) => {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems
+    throw error
+  }
+  throw new Error('expected a ConfigError')
+}
+
+describe('parseDuration', () => {
+  it.each([
+    ['500ms', 500],
+    ['30s', 30_000],
+    ['15m', 900_000],
+    ['12h', 43_200_000],
+    ['2d', 172_800_000],
+    [' 10s ', 10_000],
+  ])('parses %s', (text, ms) => expect(parseDuration(text)).toBe(ms))
+
+  it.each(['', '15', 'm', '1.5m', '-1s', '15 m', '15min', '1w'])('rejects %j', (text) => {
+    expect(parseDuration(text)).toBeNull()
+  })
+})
+
+describe('loadConfig', () => {
+  it('applies the contract defaults', () => {
+    const config = loadConfig({})
+    expect(config).toMatchObject({
+      port: 8000,
+      host: '0.0.0.0',
+      databaseUrl: null,
+      secretKey: null,
+      accessTokenTtlMs: 15 * 60_000,
+      refreshTokenTtlMs: 30 * 86_400_000,
+      refreshReuseGraceMs: 10_000,
+      unverifiedUserTtlMs: 2 * 86_400_000,
+      cleanupIntervalMs: 15 * 60_000,
+      runScheduler: true,
+      bcryptRounds: 12,
+      smtpUrl: null,
+      redisUrl: null,
+      rateLimitMax: 100,
+      rateLimitWindowMs: 60_000,
+      loginMaxFailures: 10,
+      corsOrigins: [],
+      logLevel: 'info',
+      sentryDsn: null,
+      trustProxy: false,
+    })
+    expect(Object.isFrozen(config)).toBe(true)
+  })
+
+  it('parses every kind of value', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      DATABASE_URL: 'postgres://u:p@db:5432/shop',
+      SECRET_KEY: 'k'.repeat(40),
+      ACCESS_TOKEN_TTL: '5m',
+      RUN_SCHEDULER: 'false',
+      BCRYPT_ROUNDS: '10',
+      REDIS_URL: 'redis://cache:6379',
+      CORS_ORIGINS: 'https://a.example.com, http://localhost:3000',
+      TRUST_PROXY: '10.0.0.0/8,127.0.0.1',
+      LOG_LEVEL: 'DEBUG',
+      FIRST_ADMIN_EMAIL: ' Boss@Example.com ',
+      FIRST_ADMIN_PASSWORD: 'a long admin password',
+    })
+    expect(config).toMatchObject({
+      port: 9000,
+      databaseUrl: 'postgres://u:p@db:5432/shop',
+      accessTokenTtlMs: 300_000,
+      runScheduler: false,
+      bcryptRounds: 10,
+      redisUrl: 'redis://cache:6379',
+      corsOrigins: ['https://a.example.com', 'http://localhost:3000'],
+      trustProxy: ['10.0.0.0/8', '127.0.0.1'],
+      logLevel: 'debug',
+      firstAdminEmail: 'boss@example.com',
+    })
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2)
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true)
+  })
+
+  it.each([
+    ['PORT', 'eighty', 'PORT: must be an integer from 0 to 65535'],
+    ['PORT', '70000', 'PORT: must be an integer'],
+    ['ACCESS_TOKEN_TTL', '15', 'ACCESS_TOKEN_TTL: must be a duration'],
+    ['CLEANUP_INTERVAL', 'soon', 'CLEANUP_INTERVAL: must be a duration'],
+    ['RUN_SCHEDULER', 'maybe', 'RUN_SCHEDULER: must be true or false'],
+    ['BCRYPT_ROUNDS', '3', 'BCRYPT_ROUNDS: must be an integer from 4 to 31'],
+    ['DATABASE_URL', 'mysql://x', 'DATABASE_URL: must be a URL starting with postgres:'],
+    ['SMTP_URL', 'not a url', 'SMTP_URL: must be a URL'],
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL: must be one of'],
+    ['CORS_ORIGINS', '*', 'CORS_ORIGINS: must be a comma list of origins'],
+    ['TRUST_PROXY', 'everyone', 'TRUST_PROXY: must be'],
+    ['SECRET_KEY', 'short', 'SECRET_KEY: must be at least 32 bytes'],
+    ['SECRET_KEY', `changethis${'x'.repeat(30)}`, 'SECRET_KEY: looks like a placeholder'],
+  ])('%s=%j is refused with a message naming it', (name, value, message) => {
+    const problems = problemsOf({ [name]: value })
+    expect(problems).toHaveLength(1)
+    expect(problems[0]).toContain(message)
+  })
+
+  it('reports every bad variable at once', () => {
+    const problems = problemsOf({ PORT: 'x', BCRYPT_ROUNDS: 'y', REFRESH_TOKEN_TTL: 'z' })
+    expect(problems.map((p) => p.split(':')[0])).toEqual([
+      'PORT',
+      'REFRESH_TOKEN_TTL',
+      'BCRYPT_ROUNDS',
+    ])
+  })
+
+  it('requires a strong SECRET_KEY in production', () => {
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+      'SECRET_KEY: is required when NODE_ENV=production (at least 32 bytes)',
+    ])
+    expect(loadConfig({ NODE_ENV: 'production', SECRET_KEY: 'p'.repeat(32) }).isProduction).toBe(
+      true,
+    )
+  })
+
+  it('wants both first-admin variables or neither', () => {
+    expect(problemsOf({ FIRST_ADMIN_EMAIL: 'a@example.com' })[0]).toContain('set both or neither')
+    expect(
+      problemsOf({ FIRST_ADMIN_EMAIL: 'a@example.com', FIRST_ADMIN_PASSWORD: 'short' })[0],
+    ).toContain('FIRST_ADMIN_PASSWORD')
+  })
+})
+
+describe('resolveSecretKey', () => {
+  it('generates a key once in the data folder and reuses it', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'coffee-secret-'))
+    const first = resolveSecretKey(loadConfig({ DATA_DIR: dataDir }))
+    const second = resolveSecretKey(loadConfig({ DATA_DIR: dataDir }))
+    expect(first.secretKey).toMatch(/^[0-9a-f]{64}$/)
+    expect(second.secretKey).toBe(first.secretKey)
+    expect(readFileSync(join(dataDir, 'secret_key'), 'utf8')).toBe(first.secretKey)
+    expect(statSync(join(dataDir, 'secret_key')).mode & 0o777).toBe(0o600)
+  })
+
+  it('keeps a configured key', () => {
+    const key = 's'.repeat(40)
+    expect(resolveSecretKey(loadConfig({ SECRET_KEY: key })).secretKey).toBe(key)
+  })
+})

@@ -43,6 +43,8 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { extends: true, test: { name: 'pglite', include: integration } },
+      // The browser test runs once: it proves the pages, not the database.
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },
       ...(hasPostgres
         ? [
             {

@@ -1,10 +1,12 @@
 import { join } from 'node:path'
 import { buildApp } from './app.js'
+import { systemClock } from './core/clock.js'
 import { exitOnConfigError, loadRuntimeConfig } from './core/config.js'
 import { createLogger } from './core/logger.js'
 import { createDatabase } from './db/client.js'
 import { runMigrations } from './db/migrate.js'
 import { createMailer } from './mailer.js'
+import { createScheduler } from './scheduler.js'
 
 /** loadConfig → database → migrations → app → listen; a graceful close on SIGTERM/SIGINT. */
 async function main() {
@@ -23,6 +25,11 @@ async function main() {
   await runMigrations(database)
   const mailer = createMailer({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, logger })
   const app = await buildApp({ config, database, mailer, logger })
+  // The cleanup also runs here unless RUN_SCHEDULER=false; an advisory lock keeps it to
+  // one process at a time however many instances and workers share the database.
+  const scheduler = config.runScheduler
+    ? createScheduler({ database, config, clock: systemClock, logger })
+    : null
 
   let closing = false
   const shutdown = async (signal: string) => {
@@ -31,6 +38,7 @@ async function main() {
     logger.info({ signal }, 'shutting down: finishing in-flight requests')
     try {
       await app.close() // stops accepting, waits for in-flight requests
+      await scheduler?.stop() // lets the cleanup batch in flight finish
       await mailer.close()
       await database.close()
       logger.info('stopped')
@@ -44,6 +52,7 @@ async function main() {
   process.once('SIGINT', () => void shutdown('SIGINT'))
 
   await app.listen({ port: config.port, host: config.host })
+  scheduler?.start()
   const base = `http://localhost:${config.port}`
   logger.info(
     { database: database.kind === 'pglite' ? join(config.dataDir, 'pglite') : 'postgres' },

@@ -1,0 +1,68 @@
+import { and, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
+import type { Db } from '../db/client.js'
+import { oneTimeCodes, refreshTokens, users } from '../db/schema.js'
+
+/**
+ * Bounded deletes for the cleanup job. Each call is one short statement that removes at
+ * most `limit` rows and returns how many it removed.
+ *
+ * `for update skip locked` keeps a batch from waiting on rows an API request is changing
+ * right now (a user verifying at the last second is skipped, and no longer matches on the
+ * next run), and lets two cleaners that run at once take disjoint rows.
+ */
+export function createCleanupRepository(db: Db) {
+  return {
+    /** Never-verified accounts created before `createdBefore`; cascades remove their codes and tokens. */
+    async deleteNeverVerifiedUsers(createdBefore: Date, limit: number): Promise<number> {
+      // Served by the partial index users_never_verified_created_at_idx.
+      const batch = db
+        .select({ id: users.id })
+        .from(users)
+        .where(and(isNull(users.verifiedAt), lt(users.createdAt, createdBefore)))
+        .orderBy(users.createdAt)
+        .limit(limit)
+        .for('update', { skipLocked: true })
+      const rows = await db
+        .delete(users)
+        .where(inArray(users.id, batch))
+        .returning({ id: users.id })
+      return rows.length
+    },
+
+    /** Codes that expired or were used: neither can ever be accepted again. */
+    async deleteStaleCodes(now: Date, limit: number): Promise<number> {
+      const batch = db
+        .select({ userId: oneTimeCodes.userId, purpose: oneTimeCodes.purpose })
+        .from(oneTimeCodes)
+        .where(or(lt(oneTimeCodes.expiresAt, now), isNotNull(oneTimeCodes.usedAt)))
+        .limit(limit)
+        .for('update', { skipLocked: true })
+      const rows = await db
+        .delete(oneTimeCodes)
+        .where(sql`(${oneTimeCodes.userId}, ${oneTimeCodes.purpose}) in (${batch})`)
+        .returning({ userId: oneTimeCodes.userId })
+      return rows.length
+    },
+
+    /**
+     * Expired or revoked refresh tokens. A spent token that is still within its lifetime
+     * stays: presenting it again is how reuse is detected. A revoked one can go, since an
+     * unknown token gets the same 401 as a revoked one.
+     */
+    async deleteStaleRefreshTokens(now: Date, limit: number): Promise<number> {
+      const batch = db
+        .select({ id: refreshTokens.id })
+        .from(refreshTokens)
+        .where(or(lt(refreshTokens.expiresAt, now), isNotNull(refreshTokens.revokedAt)))
+        .limit(limit)
+        .for('update', { skipLocked: true })
+      const rows = await db
+        .delete(refreshTokens)
+        .where(inArray(refreshTokens.id, batch))
+        .returning({ id: refreshTokens.id })
+      return rows.length
+    },
+  }
+}
+
+export type CleanupRepository = ReturnType<typeof createCleanupRepository>

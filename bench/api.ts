@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto'
+import { loadConfig } from '../src/core/config.js'
+import { type Role, signAccessToken } from '../src/core/security.js'
+import { type ChildServer, startServer } from './processes.js'
+
+/** A fixed-per-run key shared by the API, the baseline and the tokens the bench signs. */
+export const benchSecretKey = () => randomBytes(32).toString('hex')
+
+/**
+ * The API as production runs it (`node --import tsx src/server.ts`), on the bench
+ * database, with rate limits, the login throttle and the scheduler off, logging at warn.
+ */
+export function startApi(options: {
+  databaseUrl: string
+  secretKey: string
+  profileDir?: string
+}): Promise<ChildServer> {
+  return startServer({
+    name: 'api',
+    entry: 'src/server.ts',
+    nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
+    env: {
+      NODE_ENV: 'production',
+      DATABASE_URL: options.databaseUrl,
+      SECRET_KEY: options.secretKey,
+      BCRYPT_ROUNDS: '12',
+      RATE_LIMIT_MAX: '0',
+      LOGIN_MAX_FAILURES: '0',
+      RUN_SCHEDULER: 'false',
+      LOG_LEVEL: 'warn',
+    },
+  })
+}
+
+/** The bare node:http baseline (bench/baseline.ts) on the same database and key. */
+export function startBaseline(options: {
+  databaseUrl: string
+  secretKey: string
+}): Promise<ChildServer> {
+  return startServer({
+    name: 'baseline',
+    entry: 'bench/baseline.ts',
+    env: { DATABASE_URL: options.databaseUrl, SECRET_KEY: options.secretKey },
+  })
+}
+
+/** An access token the API accepts, signed the way the API signs them; valid for two hours. */
+export async function accessToken(
+  secretKey: string,
+  user: { id: string; role: Role },
+): Promise<string> {
+  const defaults = loadConfig({})
+  const { token } = await signAccessToken(
+    {
+      secretKey,
+      issuer: defaults.jwtIssuer,
+      audience: defaults.jwtAudience,
+      ttlMs: 2 * 3_600_000,
+    },
+    user,
+    Math.floor(Date.now() / 1000),
+  )
+  return token
+}

@@ -1,0 +1,128 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import autocannon from 'autocannon'
+
+export interface LoadRequest {
+  method?: 'GET' | 'POST'
+  path: string
+  headers?: Record<string, string>
+  body?: string
+}
+
+export interface LoadResult {
+  requestsPerSecond: number
+  /** Milliseconds, 2xx responses only (autocannon's resolution is 1 ms). */
+  p50Ms: number
+  p99Ms: number
+  requests: number
+  non2xx: number
+  errors: number
+}
+
+const options = (
+  baseUrl: string,
+  request: LoadRequest,
+  connections: number,
+  seconds: number,
+): autocannon.Options => ({
+  url: `${baseUrl}${request.path}`,
+  method: request.method ?? 'GET',
+  headers: request.headers,
+  body: request.body,
+  connections,
+  duration: seconds,
+  // Login at cost 12 queues ~5 s per request with 50 connections.
+  timeout: 30,
+})
+
+const fire = (baseUrl: string, request: LoadRequest, connections: number, seconds: number) =>
+  autocannon(options(baseUrl, request, connections, seconds))
+
+const summarise = (result: autocannon.Result): LoadResult => ({
+  requestsPerSecond: result['2xx'] / result.duration,
+  p50Ms: result.latency.p50,
+  p99Ms: result.latency.p99,
+  requests: result['2xx'],
+  non2xx: result.non2xx,
+  errors: result.errors,
+})
+
+/**
+ * autocannon with `connections` for `seconds` after a warm-up. Requests still queued in
+ * the server when a run ends keep it busy (a login queue drains for seconds), so each run
+ * is followed by a pause long enough for the server to empty its queue.
+ */
+export async function measure(options: {
+  baseUrl: string
+  request: LoadRequest
+  connections: number
+  seconds: number
+  warmupSeconds: number
+  /** Called between warm-up and measured run (e.g. to start an RSS window). */
+  beforeRun?: () => void
+}): Promise<LoadResult> {
+  const { baseUrl, request, connections } = options
+  const warm = summarise(await fire(baseUrl, request, connections, options.warmupSeconds))
+  if (warm.requests === 0) throw new Error(`warm-up of ${request.path}: no 2xx answer`)
+  await drain(warm, connections)
+  options.beforeRun?.()
+  const result = summarise(await fire(baseUrl, request, connections, options.seconds))
+  await drain(result, connections)
+  return result
+}
+
+async function drain(result: LoadResult, connections: number) {
+  const seconds = connections / Math.max(result.requestsPerSecond, 1)
+  await sleep(Math.min(seconds, 15) * 1000 + 300)
+}
+
+/** Load until `stop()` (at most an hour), for a window whose length is set by other work. */
+export function startLoad(baseUrl: string, request: LoadRequest, connections: number) {
+  let finish: (result: autocannon.Result) => void = () => {}
+  let fail: (error: unknown) => void = () => {}
+  const done = new Promise<autocannon.Result>((resolve, reject) => {
+    finish = resolve
+    fail = reject
+  })
+  const instance = autocannon(options(baseUrl, request, connections, 3_600), (error, result) =>
+    error ? fail(error) : finish(result),
+  )
+  return {
+    async stop(): Promise<LoadResult> {
+      instance.stop()
+      const result = summarise(await done)
+      await drain(result, connections)
+      return result
+    },
+  }
+}
+
+/**
+ * One request at a time, `count` times after `count / 10` warm-up requests: the p50 of a
+ * single call with microsecond resolution and no queueing in it.
+ */
+export async function measureSerial(
+  baseUrl: string,
+  request: LoadRequest,
+  count: number,
+): Promise<{ p50Ms: number; p99Ms: number }> {
+  const call = async () => {
+    const response = await fetch(`${baseUrl}${request.path}`, {
+      method: request.method ?? 'GET',
+      headers: request.headers,
+      body: request.body,
+    })
+    await response.arrayBuffer()
+    if (!response.ok) throw new Error(`${request.path}: status ${response.status}`)
+  }
+  for (let i = 0; i < Math.ceil(count / 10); i++) await call()
+  const samples: number[] = []
+  for (let i = 0; i < count; i++) {
+    const started = performance.now()
+    await call()
+    samples.push(performance.now() - started)
+  }
+  samples.sort((a, b) => a - b)
+  const at = (q: number) =>
+    samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0
+  return { p50Ms: at(0.5), p99Ms: at(0.99) }
+}

@@ -1,0 +1,81 @@
+import type pg from 'pg'
+import { encodeCursor } from '../src/core/cursor.js'
+import { type LoadResult, measure, measureSerial } from './load.js'
+import type { ChildServer } from './processes.js'
+
+/**
+ * The cursor of a page near the end of GET /users (newest first): the position of the
+ * `rowsLeft + 1`-th oldest row, encoded as the API encodes it (microsecond text, id).
+ */
+export async function deepCursor(pool: pg.Pool, rowsLeft: number): Promise<string> {
+  const { rows } = await pool.query<{ created_at: string; id: string }>(
+    `select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as created_at, id
+     from users order by created_at, id offset $1 limit 1`,
+    [rowsLeft],
+  )
+  const row = rows[0]
+  if (!row) throw new Error('not enough users for a deep cursor')
+  return encodeCursor({ createdAt: row.created_at, id: row.id })
+}
+
+export interface PageFigures {
+  path: string
+  /** Under load: 50 connections. */
+  loaded: LoadResult
+  /** One request at a time: the cost of the page itself. */
+  serialP50Ms: number
+  serialP99Ms: number
+}
+
+export interface ScaleResult {
+  users: number
+  first: PageFigures
+  deep: PageFigures
+  /** deep / first, serial p50 (the target) and loaded p50. */
+  serialP50Ratio: number
+  loadedP50Ratio: number
+}
+
+/** First page vs a page 40 rows from the end, on however many users the database holds. */
+export async function runScaleCase(options: {
+  api: ChildServer
+  pool: pg.Pool
+  adminToken: string
+  connections: number
+  seconds: number
+  warmupSeconds: number
+  serialRequests: number
+}): Promise<ScaleResult & { peakRssBytes: number }> {
+  const { rows } = await options.pool.query<{ count: string }>('select count(*) from users')
+  const users = Number(rows[0]?.count ?? 0)
+  const headers = { authorization: `Bearer ${options.adminToken}` }
+  const cursor = await deepCursor(options.pool, 40)
+  let peakRssBytes = 0
+  const { api } = options
+  const page = async (path: string): Promise<PageFigures> => {
+    const serial = await measureSerial(api.baseUrl, { path, headers }, options.serialRequests)
+    let window = { stop: () => 0 }
+    const loaded = await measure({
+      baseUrl: api.baseUrl,
+      request: { path, headers },
+      connections: options.connections,
+      seconds: options.seconds,
+      warmupSeconds: options.warmupSeconds,
+      beforeRun: () => {
+        window = api.trackRss()
+      },
+    })
+    peakRssBytes = Math.max(peakRssBytes, window.stop())
+    return { path, loaded, serialP50Ms: serial.p50Ms, serialP99Ms: serial.p99Ms }
+  }
+  const first = await page('/users?limit=20')
+  const deep = await page(`/users?limit=20&cursor=${cursor}`)
+  return {
+    users,
+    first,
+    deep,
+    serialP50Ratio: deep.serialP50Ms / first.serialP50Ms,
+    loadedP50Ratio: deep.loaded.p50Ms / Math.max(first.loaded.p50Ms, 1),
+    peakRssBytes,
+  }
+}

@@ -9,6 +9,7 @@ import type { UserRow } from './db/schema.js'
 import type { Mailer } from './mailer.js'
 import { registerErrorHandlers } from './plugins/error-handler.js'
 import { registerValidation } from './plugins/validation.js'
+import { authRoutes } from './routes/auth.js'
 import { docsRoutes } from './routes/docs.js'
 import { healthRoutes } from './routes/health.js'
 import { createServices } from './services/index.js'
@@ -79,12 +80,13 @@ export async function buildApp(deps: AppDeps) {
     },
   })
 
-  const services = createServices({ config, database, mailer, clock })
+  const services = createServices({ config, database, mailer, clock, logger: deps.logger })
   await app.register(healthRoutes, {
     prefix: '/health',
     ping: () => database.ping(READY_TIMEOUT_MS),
   })
   await app.register(docsRoutes)
+  await app.register(authRoutes, { prefix: '/auth', services })
   void services
   return app
 }

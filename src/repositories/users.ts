@@ -36,6 +36,28 @@ export function createUsersRepository(db: Db) {
         .returning()
       return row
     },
+
+    /**
+     * Marks the address verified (plus any other `changes`); `verified_at` keeps the first
+     * verification, which is what shields the account from the unverified-user cleanup.
+     */
+    async markVerified(
+      id: string,
+      now: Date,
+      changes: Partial<NewUserRow> = {},
+    ): Promise<UserRow | undefined> {
+      const [row] = await db
+        .update(users)
+        .set({
+          ...changes,
+          isVerified: true,
+          verifiedAt: sql`coalesce(${users.verifiedAt}, ${now})`,
+          updatedAt: sql`now()`,
+        })
+        .where(eq(users.id, id))
+        .returning()
+      return row
+    },
   }
 }
 

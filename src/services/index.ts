@@ -3,6 +3,7 @@ import type { Config } from '../core/config.js'
 import type { Database } from '../db/client.js'
 import type { Mailer } from '../mailer.js'
 import { createUsersRepository } from '../repositories/users.js'
+import { type AuthLogger, createAuthService } from './auth.js'
 import { createTokensService } from './tokens.js'
 
 export interface ServiceDeps {
@@ -10,13 +11,25 @@ export interface ServiceDeps {
   database: Database
   mailer: Mailer
   clock: Clock
+  /** Security events (refresh-token reuse); silent when omitted. */
+  logger?: AuthLogger
 }
 
+const silentLogger: AuthLogger = { warn() {} }
+
 /** The one place where repositories and services are wired; the app, worker and CLI share it. */
-export function createServices({ config, database, clock }: ServiceDeps) {
+export function createServices({ config, database, mailer, clock, logger }: ServiceDeps) {
   const users = createUsersRepository(database.db)
   const tokens = createTokensService({ config, clock, users })
-  return { tokens }
+  const auth = createAuthService({
+    config,
+    db: database.db,
+    mailer,
+    clock,
+    tokens,
+    logger: logger ?? silentLogger,
+  })
+  return { tokens, auth }
 }
 
 export type Services = ReturnType<typeof createServices>

@@ -1,0 +1,197 @@
+import formbody from '@fastify/formbody'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
+import {
+  AcceptedSchema,
+  EmailBodySchema,
+  type LoginFormBody,
+  LoginFormBodySchema,
+  type LoginJsonBody,
+  LoginJsonBodySchema,
+  NoContentSchema,
+  RefreshBodySchema,
+  ResetPasswordBodySchema,
+  SignupBodySchema,
+  type TokenPair,
+  TokenPairSchema,
+  VerifyBodySchema,
+} from '../schemas/auth.js'
+import { errorResponses } from '../schemas/common.js'
+import { toUserOut, UserOutSchema } from '../schemas/users.js'
+import type { TokenPair as IssuedPair } from '../services/auth.js'
+import type { Services } from '../services/index.js'
+
+export interface AuthRoutesOptions {
+  services: Services
+}
+
+const ACCEPTED = { detail: 'If the account exists, an e-mail is on its way' }
+
+/** Token responses must not be cached by browsers or proxies (RFC 6749 §5.1). */
+function sendTokens(reply: FastifyReply, pair: IssuedPair): TokenPair {
+  reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+  return {
+    access_token: pair.accessToken,
+    refresh_token: pair.refreshToken,
+    token_type: 'bearer',
+    expires_in: pair.expiresInSeconds,
+  }
+}
+
+export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
+  app,
+  { services },
+) => {
+  const { auth } = services
+
+  app.post(
+    '/signup',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Sign up',
+        description:
+          'Creates an unverified account and e-mails a 6-digit verification code. The e-mail is stored trimmed and lower-cased; a password from a common-password list is `422 weak_password`.',
+        body: SignupBodySchema,
+        response: { 201: UserOutSchema, ...errorResponses(409, 422, 429) },
+      },
+    },
+    async (request, reply) => {
+      const { email, password, full_name } = request.body
+      const user = await auth.signup({ email, password, fullName: full_name })
+      return reply.code(201).send(toUserOut(user))
+    },
+  )
+
+  app.post(
+    '/verify',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Verify the e-mail address',
+        description:
+          'Checks the 6-digit code sent at sign-up. A code is single use, expires, and is burned after 5 wrong tries: all of these, and an unknown address, are `400 invalid_code`.',
+        body: VerifyBodySchema,
+        response: { 200: UserOutSchema, ...errorResponses(400, 409, 422, 429) },
+      },
+    },
+    async (request) => toUserOut(await auth.verifyEmail(request.body.email, request.body.code)),
+  )
+
+  app.post(
+    '/verify/resend',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Send a new verification code',
+        description:
+          'Always `202`, so the answer does not reveal whether an account exists. An unverified account gets a new code, which replaces the previous one.',
+        body: EmailBodySchema,
+        response: { 202: AcceptedSchema, ...errorResponses(422, 429) },
+      },
+    },
+    async (request, reply) => {
+      await auth.resendCode(request.body.email)
+      return reply.code(202).send(ACCEPTED)
+    },
+  )
+
+  // Its own context: only the login route accepts an HTML/OAuth2 form body, and nothing
+  // but JSON and that form (each with its schema) reaches its handler.
+  await app.register(async (scope) => {
+    scope.removeContentTypeParser('text/plain')
+    await scope.register(formbody)
+    scope.post(
+      '/login',
+      {
+        schema: {
+          tags: ['auth'],
+          summary: 'Log in',
+          description:
+            "JSON `{email, password}`, or the OAuth2 password form (`username`, `password`; `grant_type`, `scope`, `client_id`, `client_secret` and a Basic `Authorization` header are accepted and ignored) so Swagger UI's *Authorize* button works. Unknown e-mail and wrong password give the same `401`; only with the right password are `403 email_not_verified` and `403 inactive_user` told.",
+          body: {
+            content: {
+              'application/json': { schema: LoginJsonBodySchema },
+              'application/x-www-form-urlencoded': { schema: LoginFormBodySchema },
+            },
+          },
+          response: { 200: TokenPairSchema, ...errorResponses(401, 403, 422, 429) },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body as LoginJsonBody | LoginFormBody
+        const email = 'username' in body ? body.username : body.email
+        return sendTokens(reply, await auth.login(email, body.password))
+      },
+    )
+  })
+
+  app.post(
+    '/refresh',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Refresh the tokens',
+        description:
+          'Spends the refresh token and returns a new pair of the same login. A spent token presented again within `REFRESH_REUSE_GRACE` is `401`; after it, the whole login is revoked (reuse detection).',
+        body: RefreshBodySchema,
+        response: { 200: TokenPairSchema, ...errorResponses(401, 422, 429) },
+      },
+    },
+    async (request, reply) => sendTokens(reply, await auth.refresh(request.body.refresh_token)),
+  )
+
+  app.post(
+    '/logout',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Log out',
+        description: 'Revokes every refresh token of the login this token belongs to.',
+        body: RefreshBodySchema,
+        response: { 204: NoContentSchema, ...errorResponses(401, 422, 429) },
+      },
+    },
+    async (request, reply) => {
+      await auth.logout(request.body.refresh_token)
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.post(
+    '/password/forgot',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Ask for a password-reset code',
+        description:
+          'Always `202`, so the answer does not reveal whether an account exists. An existing account gets a 6-digit reset code by e-mail.',
+        body: EmailBodySchema,
+        response: { 202: AcceptedSchema, ...errorResponses(422, 429) },
+      },
+    },
+    async (request, reply) => {
+      await auth.forgotPassword(request.body.email)
+      return reply.code(202).send(ACCEPTED)
+    },
+  )
+
+  app.post(
+    '/password/reset',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Reset the password with a code',
+        description:
+          'Sets a new password, revokes every refresh token of the user and rejects access tokens issued before, and verifies an unverified account (the code proved the address).',
+        body: ResetPasswordBodySchema,
+        response: { 204: NoContentSchema, ...errorResponses(400, 422, 429) },
+      },
+    },
+    async (request, reply) => {
+      const { email, code, new_password } = request.body
+      await auth.resetPassword(email, code, new_password)
+      return reply.code(204).send(null)
+    },
+  )
+}

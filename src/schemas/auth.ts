@@ -1,0 +1,124 @@
+import { type Static, Type } from 'typebox'
+import { EmailSchema, FullNameSchema, PasswordSchema } from './common.js'
+
+const CodeSchema = Type.String({
+  pattern: '^[0-9]{6}$',
+  description: 'The 6-digit code from the e-mail',
+  examples: ['042917'],
+})
+
+const RefreshTokenSchema = Type.String({
+  minLength: 1,
+  maxLength: 512,
+  description: 'An opaque refresh token from login or refresh',
+  examples: ['q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w'],
+})
+
+export const SignupBodySchema = Type.Object(
+  {
+    email: EmailSchema,
+    password: PasswordSchema,
+    full_name: Type.Optional(FullNameSchema),
+  },
+  {
+    additionalProperties: false,
+    examples: [
+      { email: 'ana@example.com', password: 'correct horse battery staple', full_name: 'Ana Lima' },
+    ],
+  },
+)
+export type SignupBody = Static<typeof SignupBodySchema>
+
+export const VerifyBodySchema = Type.Object(
+  { email: EmailSchema, code: CodeSchema },
+  { additionalProperties: false, examples: [{ email: 'ana@example.com', code: '042917' }] },
+)
+export type VerifyBody = Static<typeof VerifyBodySchema>
+
+export const EmailBodySchema = Type.Object(
+  { email: EmailSchema },
+  { additionalProperties: false, examples: [{ email: 'ana@example.com' }] },
+)
+export type EmailBody = Static<typeof EmailBodySchema>
+
+export const LoginJsonBodySchema = Type.Object(
+  { email: EmailSchema, password: Type.String({ minLength: 1, maxLength: 128 }) },
+  {
+    additionalProperties: false,
+    examples: [{ email: 'ana@example.com', password: 'correct horse battery staple' }],
+  },
+)
+export type LoginJsonBody = Static<typeof LoginJsonBodySchema>
+
+/** OAuth2 password grant (RFC 6749 §4.3), as Swagger UI's *Authorize* sends it. */
+export const LoginFormBodySchema = Type.Object(
+  {
+    username: { ...EmailSchema, description: 'The e-mail address' },
+    password: Type.String({ minLength: 1, maxLength: 128 }),
+    grant_type: Type.Optional(Type.Literal('password')),
+    scope: Type.Optional(Type.String({ maxLength: 1024, description: 'Accepted and ignored' })),
+    client_id: Type.Optional(Type.String({ maxLength: 256, description: 'Accepted and ignored' })),
+    client_secret: Type.Optional(
+      Type.String({ maxLength: 256, description: 'Accepted and ignored' }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        grant_type: 'password',
+        username: 'ana@example.com',
+        password: 'correct horse battery staple',
+      },
+    ],
+  },
+)
+export type LoginFormBody = Static<typeof LoginFormBodySchema>
+
+export const RefreshBodySchema = Type.Object(
+  { refresh_token: RefreshTokenSchema },
+  {
+    additionalProperties: false,
+    examples: [{ refresh_token: 'q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w' }],
+  },
+)
+export type RefreshBody = Static<typeof RefreshBodySchema>
+
+export const ResetPasswordBodySchema = Type.Object(
+  { email: EmailSchema, code: CodeSchema, new_password: PasswordSchema },
+  {
+    additionalProperties: false,
+    examples: [
+      { email: 'ana@example.com', code: '042917', new_password: 'a new and long passphrase' },
+    ],
+  },
+)
+export type ResetPasswordBody = Static<typeof ResetPasswordBodySchema>
+
+export const TokenPairSchema = Type.Object(
+  {
+    access_token: Type.String({ description: 'JWT (HS256, `typ: at+jwt`); send as Bearer' }),
+    refresh_token: Type.String({ description: 'Opaque; single use, rotated on refresh' }),
+    token_type: Type.Literal('bearer'),
+    expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
+  },
+  {
+    $id: 'TokenPair',
+    examples: [
+      {
+        access_token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl',
+        refresh_token: 'q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w',
+        token_type: 'bearer',
+        expires_in: 900,
+      },
+    ],
+  },
+)
+export type TokenPair = Static<typeof TokenPairSchema>
+
+export const AcceptedSchema = Type.Object(
+  { detail: Type.String() },
+  { examples: [{ detail: 'If the account exists, an e-mail is on its way' }] },
+)
+
+export const NoContentSchema = Type.Null({ description: 'No content' })

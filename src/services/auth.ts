@@ -1,0 +1,268 @@
+import type { Clock } from '../core/clock.js'
+import type { Config } from '../core/config.js'
+import { AppError, unauthorized } from '../core/errors.js'
+import { newId } from '../core/ids.js'
+import { assertStrongPassword } from '../core/password-policy.js'
+import {
+  generateCode,
+  generateRefreshToken,
+  hashCode,
+  hashPassword,
+  hashToken,
+  safeEqual,
+  verifyPassword,
+} from '../core/security.js'
+import type { Db } from '../db/client.js'
+import { isUniqueViolation } from '../db/errors.js'
+import type { CodePurpose, RefreshTokenRow, UserRow } from '../db/schema.js'
+import { codeEmail, type Mailer } from '../mailer.js'
+import { createOneTimeCodesRepository } from '../repositories/one-time-codes.js'
+import { createRefreshTokensRepository } from '../repositories/refresh-tokens.js'
+import { createUsersRepository } from '../repositories/users.js'
+import type { TokensService } from './tokens.js'
+
+/** Wrong tries a code survives; the contract's "at most 5 wrong tries per code". */
+export const MAX_CODE_ATTEMPTS = 5
+
+export interface AuthLogger {
+  warn(details: Record<string, unknown>, message: string): void
+}
+
+export interface AuthServiceDeps {
+  config: Readonly<Config>
+  db: Db
+  mailer: Mailer
+  clock: Clock
+  tokens: TokensService
+  logger: AuthLogger
+}
+
+export interface TokenPair {
+  accessToken: string
+  refreshToken: string
+  expiresInSeconds: number
+}
+
+export interface SignupInput {
+  email: string
+  password: string
+  fullName?: string | null
+}
+
+/** Trimmed and lower-cased: how addresses are stored and compared. */
+export const normaliseEmail = (email: string) => email.trim().toLowerCase()
+
+const invalidCode = () => new AppError(400, 'invalid_code', 'Invalid or expired code')
+const invalidToken = () => unauthorized('invalid_token', 'Invalid or expired refresh token')
+const invalidCredentials = () => unauthorized('invalid_credentials', 'Incorrect email or password')
+
+export function createAuthService(deps: AuthServiceDeps) {
+  const { config, db, mailer, clock, tokens, logger } = deps
+  const secret = config.secretKey ?? ''
+  const users = createUsersRepository(db)
+  const codes = createOneTimeCodesRepository(db)
+  const refreshTokens = createRefreshTokensRepository(db)
+  const ttlMinutes = Math.max(1, Math.round(config.codeTtlMs / 60_000))
+
+  // Computed once, on the first unknown-email login, at the configured cost.
+  let dummyHash: Promise<string> | undefined
+  const dummyPasswordHash = () => {
+    dummyHash ??= hashPassword('not-a-real-password', config.bcryptRounds)
+    return dummyHash
+  }
+
+  const codeHashFor = (purpose: CodePurpose, userId: string, code: string) =>
+    hashCode(secret, `${purpose}:${userId}`, code)
+
+  /** Stores a new code (replacing the old one) and returns it for the e-mail. */
+  async function issueCode(database: Db, purpose: CodePurpose, userId: string) {
+    const code = generateCode()
+    await createOneTimeCodesRepository(database).upsert({
+      userId,
+      purpose,
+      codeHash: codeHashFor(purpose, userId, code),
+      expiresAt: new Date(clock.now().getTime() + config.codeTtlMs),
+    })
+    return code
+  }
+
+  /**
+   * Checks a code without using it up: every try counts (before the comparison, so parallel
+   * guesses cannot exceed the limit). Returns the hash to pass to `markUsed`.
+   */
+  async function checkCode(purpose: CodePurpose, userId: string, code: string): Promise<string> {
+    const row = await codes.claimAttempt(userId, purpose, MAX_CODE_ATTEMPTS, clock.now())
+    const presented = codeHashFor(purpose, userId, code)
+    if (!row || !safeEqual(presented, row.codeHash)) throw invalidCode()
+    return row.codeHash
+  }
+
+  /** A new refresh token in `familyId` (a new login when omitted) and an access token. */
+  async function issuePair(database: Db, user: UserRow, familyId = newId()): Promise<TokenPair> {
+    const refreshToken = generateRefreshToken()
+    await createRefreshTokensRepository(database).insert({
+      id: newId(),
+      userId: user.id,
+      familyId,
+      tokenHash: hashToken(refreshToken),
+      expiresAt: new Date(clock.now().getTime() + config.refreshTokenTtlMs),
+    })
+    const access = await tokens.issueAccessToken(user)
+    return { accessToken: access.token, refreshToken, expiresInSeconds: access.expiresInSeconds }
+  }
+
+  /**
+   * A refresh token that could not be spent. Within the grace a spent token is a retry or a
+   * racing tab: refused, nothing revoked. After it, someone replays a stolen token: the whole
+   * login is revoked.
+   */
+  async function rejectUnspendable(row: RefreshTokenRow | undefined): Promise<never> {
+    const now = clock.now()
+    if (row?.spentAt && row.revokedAt === null && row.expiresAt > now) {
+      if (now.getTime() - row.spentAt.getTime() > config.refreshReuseGraceMs) {
+        await refreshTokens.revokeFamily(row.familyId, now)
+        logger.warn({ userId: row.userId, familyId: row.familyId }, 'refresh token reuse detected')
+      }
+    }
+    throw invalidToken()
+  }
+
+  return {
+    /** Creates an unverified account and e-mails its verification code. */
+    async signup(input: SignupInput): Promise<UserRow> {
+      assertStrongPassword(input.password, ['body', 'password'])
+      const passwordHash = await hashPassword(input.password, config.bcryptRounds)
+      const email = normaliseEmail(input.email)
+      let created: { user: UserRow; code: string }
+      try {
+        created = await db.transaction(async (tx) => {
+          const user = await createUsersRepository(tx).insert({
+            id: newId(),
+            email,
+            passwordHash,
+            fullName: input.fullName ?? null,
+          })
+          return { user, code: await issueCode(tx, 'verify_email', user.id) }
+        })
+      } catch (error) {
+        // The unique index decides races: a pre-check alone would let two inserts through.
+        if (isUniqueViolation(error, 'users_email_key')) {
+          throw new AppError(409, 'email_taken', 'Email already registered')
+        }
+        throw error
+      }
+      mailer.dispatch(codeEmail('verify_email', email, created.code, ttlMinutes))
+      return created.user
+    },
+
+    async verifyEmail(emailInput: string, code: string): Promise<UserRow> {
+      const user = await users.findByEmail(normaliseEmail(emailInput))
+      if (!user) throw invalidCode()
+      if (user.isVerified) throw new AppError(409, 'already_verified', 'Email already verified')
+      const codeHash = await checkCode('verify_email', user.id, code)
+      const verified = await db.transaction(async (tx) => {
+        const now = clock.now()
+        if (
+          !(await createOneTimeCodesRepository(tx).markUsed(user.id, 'verify_email', codeHash, now))
+        )
+          return undefined
+        return createUsersRepository(tx).markVerified(user.id, now)
+      })
+      if (!verified) throw invalidCode()
+      return verified
+    },
+
+    /** Always succeeds (no enumeration); only an unverified account gets a new code. */
+    async resendCode(emailInput: string): Promise<void> {
+      const email = normaliseEmail(emailInput)
+      const user = await users.findByEmail(email)
+      if (!user || user.isVerified) return
+      const code = await issueCode(db, 'verify_email', user.id)
+      mailer.dispatch(codeEmail('verify_email', email, code, ttlMinutes))
+    },
+
+    /**
+     * The password is checked first, and against a dummy hash for an unknown address, so
+     * that neither timing nor the 403s below tell a caller without it whether it exists.
+     */
+    async login(emailInput: string, password: string): Promise<TokenPair> {
+      const user = await users.findByEmail(normaliseEmail(emailInput))
+      const matches = await verifyPassword(
+        password,
+        user?.passwordHash ?? (await dummyPasswordHash()),
+      )
+      if (!user || !matches) throw invalidCredentials()
+      if (!user.isActive) throw new AppError(403, 'inactive_user', 'Inactive user')
+      if (!user.isVerified) throw new AppError(403, 'email_not_verified', 'Email not verified')
+      return issuePair(db, user)
+    },
+
+    /** Spends the token and returns a new pair in the same login family. */
+    async refresh(refreshToken: string): Promise<TokenPair> {
+      const tokenHash = hashToken(refreshToken)
+      const pair = await db.transaction(async (tx) => {
+        const spent = await createRefreshTokensRepository(tx).spend(tokenHash, clock.now())
+        if (!spent) return null
+        const user = await createUsersRepository(tx).findById(spent.userId)
+        if (!user?.isActive) return undefined
+        return issuePair(tx, user, spent.familyId)
+      })
+      if (pair === undefined) throw invalidToken()
+      if (pair === null) return rejectUnspendable(await refreshTokens.findByHash(tokenHash))
+      return pair
+    },
+
+    /** Ends the login the token belongs to: every token of its family is revoked. */
+    async logout(refreshToken: string): Promise<void> {
+      const row = await refreshTokens.findByHash(hashToken(refreshToken))
+      const now = clock.now()
+      if (!row || row.spentAt || row.revokedAt || row.expiresAt <= now) {
+        return rejectUnspendable(row)
+      }
+      await refreshTokens.revokeFamily(row.familyId, now)
+    },
+
+    /** Always succeeds (no enumeration); an existing account gets a reset code. */
+    async forgotPassword(emailInput: string): Promise<void> {
+      const email = normaliseEmail(emailInput)
+      const user = await users.findByEmail(email)
+      if (!user) return
+      const code = await issueCode(db, 'reset_password', user.id)
+      mailer.dispatch(codeEmail('reset_password', email, code, ttlMinutes))
+    },
+
+    /**
+     * Sets a new password, logs every device out (refresh tokens revoked, older access
+     * tokens rejected) and verifies the address, which the code has just proved.
+     */
+    async resetPassword(emailInput: string, code: string, newPassword: string): Promise<void> {
+      // Before the code is tried, so a refused password does not cost the user a try.
+      assertStrongPassword(newPassword, ['body', 'new_password'])
+      const user = await users.findByEmail(normaliseEmail(emailInput))
+      if (!user) throw invalidCode()
+      const codeHash = await checkCode('reset_password', user.id, code)
+      const passwordHash = await hashPassword(newPassword, config.bcryptRounds)
+      const done = await db.transaction(async (tx) => {
+        const now = clock.now()
+        if (
+          !(await createOneTimeCodesRepository(tx).markUsed(
+            user.id,
+            'reset_password',
+            codeHash,
+            now,
+          ))
+        )
+          return false
+        await createUsersRepository(tx).markVerified(user.id, now, {
+          passwordHash,
+          tokensValidAfter: now,
+        })
+        await createRefreshTokensRepository(tx).revokeAllForUser(user.id, now)
+        return true
+      })
+      if (!done) throw invalidCode()
+    },
+  }
+}
+
+export type AuthService = ReturnType<typeof createAuthService>

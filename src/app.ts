@@ -12,6 +12,7 @@ import { registerValidation } from './plugins/validation.js'
 import { authRoutes } from './routes/auth.js'
 import { docsRoutes } from './routes/docs.js'
 import { healthRoutes } from './routes/health.js'
+import { usersRoutes } from './routes/users.js'
 import { createServices } from './services/index.js'
 
 export interface AppDeps {
@@ -87,6 +88,7 @@ export async function buildApp(deps: AppDeps) {
   })
   await app.register(docsRoutes)
   await app.register(authRoutes, { prefix: '/auth', services })
+  await app.register(usersRoutes, { prefix: '/users', services })
   void services
   return app
 }

@@ -1,9 +1,13 @@
 import { join } from 'node:path'
+import { parseArgs } from 'node:util'
 import { systemClock } from './core/clock.js'
 import { type Config, exitOnConfigError, loadRuntimeConfig } from './core/config.js'
+import { AppError } from './core/errors.js'
 import { createDatabase, type Database } from './db/client.js'
 import { runMigrations } from './db/migrate.js'
+import { createMailer } from './mailer.js'
 import { createScheduler } from './scheduler.js'
+import { createServices } from './services/index.js'
 
 /** What a command gets: the validated config and a migrated database, closed afterwards. */
 interface CommandContext {
@@ -15,12 +19,72 @@ interface CommandContext {
 interface Command {
   usage: string
   summary: string
+  /** Shown by `<command> --help`, after the usage line. */
+  help?: string
+  /** Checks the arguments before the database is opened; returns an error message. */
+  check?(args: string[]): string | null
   /** Resolves to the process exit code. */
   run(context: CommandContext): Promise<number>
 }
 
+const silentLogger = { info: () => {}, error: () => {} }
+
+const createAdminOptions = {
+  email: { type: 'string' },
+  password: { type: 'string' },
+} as const
+
+/** The `create-admin` options, or an error message. */
+function parseCreateAdmin(args: string[]): { email: string; password: string } | string {
+  try {
+    const { values } = parseArgs({ args, options: createAdminOptions, strict: true })
+    if (values.email === undefined || values.password === undefined) {
+      return 'create-admin needs --email and --password'
+    }
+    return { email: values.email, password: values.password }
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error)
+  }
+}
+
 /** `npm run cli -- <command> [options]`; one entry per command. */
 const commands: Record<string, Command> = {
+  'create-admin': {
+    usage: 'create-admin --email E --password P',
+    summary: 'create a verified admin, or promote the user with that e-mail',
+    help:
+      'Creates a verified, active admin with this e-mail and password. If a user with this\n' +
+      'e-mail exists, they are promoted to admin, verified, reactivated and given this\n' +
+      'password; their existing sessions are logged out. The password must be 8 to 128\n' +
+      'characters and not a common password.',
+    check(args) {
+      const parsed = parseCreateAdmin(args)
+      return typeof parsed === 'string' ? parsed : null
+    },
+    async run({ config, database, args }) {
+      const parsed = parseCreateAdmin(args)
+      if (typeof parsed === 'string') throw new Error(parsed)
+      const mailer = createMailer({
+        smtpUrl: null,
+        mailFrom: config.mailFrom,
+        logger: silentLogger,
+      })
+      const services = createServices({ config, database, mailer, clock: systemClock })
+      try {
+        const { user, action } = await services.users.createOrPromoteAdmin(
+          parsed.email,
+          parsed.password,
+        )
+        console.log(`admin ${action}: ${user.email} (${user.id})`)
+        return 0
+      } catch (error) {
+        if (!(error instanceof AppError) || typeof error.detail === 'string') throw error
+        for (const issue of error.detail)
+          console.error(`error: --${issue.loc.join('.')}: ${issue.msg}`)
+        return 1
+      }
+    },
+  },
   cleanup: {
     usage: 'cleanup',
     summary: 'run one cleanup round now and print what it deleted',
@@ -42,20 +106,36 @@ const commands: Record<string, Command> = {
   },
 }
 
-function printUsage() {
-  console.error('usage: npm run cli -- <command> [options]\n\ncommands:')
+function printUsage(print: (text: string) => void = console.error) {
+  print('usage: npm run cli -- <command> [options]\n\ncommands:')
   for (const command of Object.values(commands)) {
-    console.error(`  ${command.usage.padEnd(50)} ${command.summary}`)
+    print(`  ${command.usage.padEnd(50)} ${command.summary}`)
   }
+  print('\n`npm run cli -- <command> --help` describes one command.')
 }
+
+const wantsHelp = (args: string[]) => args.includes('--help') || args.includes('-h')
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv
+  if (name === 'help' || (name !== undefined && wantsHelp([name]))) {
+    printUsage(console.log)
+    return 0
+  }
   const command = name === undefined ? undefined : commands[name]
   if (command === undefined) {
     if (name !== undefined) console.error(`unknown command: ${name}\n`)
     printUsage()
     return 2
+  }
+  if (wantsHelp(args)) {
+    console.log(`usage: npm run cli -- ${command.usage}\n\n${command.help ?? command.summary}`)
+    return 0
+  }
+  const problem = command.check?.(args) ?? null
+  if (problem !== null) {
+    console.error(`error: ${problem}\nusage: npm run cli -- ${command.usage}`)
+    return 1
   }
   let config: Readonly<Config>
   try {

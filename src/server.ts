@@ -7,6 +7,7 @@ import { createDatabase } from './db/client.js'
 import { runMigrations } from './db/migrate.js'
 import { createMailer } from './mailer.js'
 import { createScheduler } from './scheduler.js'
+import { createServices } from './services/index.js'
 
 /** loadConfig → database → migrations → app → listen; a graceful close on SIGTERM/SIGINT. */
 async function main() {
@@ -24,6 +25,9 @@ async function main() {
   })
   await runMigrations(database)
   const mailer = createMailer({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, logger })
+  const services = createServices({ config, database, mailer, clock: systemClock })
+  const firstAdmin = await services.users.ensureFirstAdmin()
+  if (firstAdmin) logger.info(`first admin ${firstAdmin.action}: ${firstAdmin.user.email}`)
   const app = await buildApp({ config, database, mailer, logger })
   // The cleanup also runs here unless RUN_SCHEDULER=false; an advisory lock keeps it to
   // one process at a time however many instances and workers share the database.

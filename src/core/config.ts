@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { isCommonPassword } from './password-policy.js'
 
 /** Raised when the environment holds a bad value; each line names one variable. */
 export class ConfigError extends Error {
@@ -200,6 +201,8 @@ export function loadConfig(env: Env): Readonly<Config> {
     read.problems.push('FIRST_ADMIN_EMAIL, FIRST_ADMIN_PASSWORD: set both or neither')
   } else if (firstAdminPassword !== null && [...firstAdminPassword].length < 8) {
     read.problems.push('FIRST_ADMIN_PASSWORD: must be at least 8 characters')
+  } else if (firstAdminPassword !== null && isCommonPassword(firstAdminPassword)) {
+    read.problems.push('FIRST_ADMIN_PASSWORD: is a common password; choose a less guessable one')
   }
 
   const config: Config = {

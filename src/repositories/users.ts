@@ -1,6 +1,51 @@
-import { eq, sql } from 'drizzle-orm'
+import { and, desc, eq, getTableColumns, like, or, type SQL, sql } from 'drizzle-orm'
+import type { Cursor } from '../core/cursor.js'
 import type { Db } from '../db/client.js'
 import { type NewUserRow, type UserRow, users } from '../db/schema.js'
+
+/** Filters and keyset position of `GET /users`; `limit` is the number of rows to read. */
+export interface UserListFilter {
+  limit: number
+  after: Cursor | null
+  role?: UserRow['role']
+  isVerified?: boolean
+  isActive?: boolean
+  /** Case-insensitive prefix of the e-mail or the full name, taken literally. */
+  q?: string
+}
+
+/** Serialises every change to the set of active admins (last-admin rule, first admin). */
+const ADMIN_SET_LOCK_KEY = 4_106_731_004
+
+/** `%`, `_` and backslash are LIKE syntax; a search for them must match them literally. */
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, '\\$&')
+
+// PostgreSQL keeps microseconds and a Date only milliseconds: the cursor needs the former.
+const createdAtText = sql<string>`to_char(${users.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+
+function listConditions(filter: UserListFilter): SQL | undefined {
+  const conditions: (SQL | undefined)[] = []
+  if (filter.after) {
+    // A row comparison, so the (created_at, id) index serves it for any page depth.
+    conditions.push(
+      sql`(${users.createdAt}, ${users.id}) < (${filter.after.createdAt}::timestamptz, ${filter.after.id})`,
+    )
+  }
+  if (filter.role !== undefined) conditions.push(eq(users.role, filter.role))
+  if (filter.isVerified !== undefined) conditions.push(eq(users.isVerified, filter.isVerified))
+  if (filter.isActive !== undefined) conditions.push(eq(users.isActive, filter.isActive))
+  if (filter.q !== undefined) {
+    const prefix = `${escapeLike(filter.q)}%`
+    // Each side matches an expression index (text_pattern_ops), so both are range scans.
+    conditions.push(
+      or(
+        like(users.email, prefix.toLowerCase()),
+        sql`lower(${users.fullName}) like lower(${prefix})`,
+      ),
+    )
+  }
+  return and(...conditions)
+}
 
 export function createUsersRepository(db: Db) {
   // Named (prepared) statement: the hot path of every authenticated request.
@@ -57,6 +102,39 @@ export function createUsersRepository(db: Db) {
         .where(eq(users.id, id))
         .returning()
       return row
+    },
+
+    /** One page of users, newest first, each with its keyset position for the next cursor. */
+    async list(filter: UserListFilter): Promise<{ row: UserRow; createdAt: string }[]> {
+      const rows = await db
+        .select({ ...getTableColumns(users), cursorCreatedAt: createdAtText })
+        .from(users)
+        .where(listConditions(filter))
+        .orderBy(desc(users.createdAt), desc(users.id))
+        .limit(filter.limit)
+      return rows.map(({ cursorCreatedAt, ...row }) => ({ row, createdAt: cursorCreatedAt }))
+    },
+
+    async countActiveAdmins(): Promise<number> {
+      const [row] = await db
+        .select({ count: sql<number>`count(*)::int` })
+        .from(users)
+        .where(and(eq(users.role, 'admin'), eq(users.isActive, true)))
+      return row?.count ?? 0
+    },
+
+    /** True when a row was deleted; codes and refresh tokens go with it (on delete cascade). */
+    async delete(id: string): Promise<boolean> {
+      const rows = await db.delete(users).where(eq(users.id, id)).returning({ id: users.id })
+      return rows.length > 0
+    },
+
+    /**
+     * Inside a transaction: waits for, then holds until commit, the lock that every change
+     * to the set of active admins takes, so two of them never both see "another admin left".
+     */
+    async lockAdminSet(): Promise<void> {
+      await db.execute(sql`select pg_advisory_xact_lock(${ADMIN_SET_LOCK_KEY})`)
     },
   }
 }

@@ -1,6 +1,7 @@
 import { type Static, Type } from 'typebox'
+import { MAX_CURSOR_LENGTH } from '../core/cursor.js'
 import type { UserRow } from '../db/schema.js'
-import { EmailSchema, FullNameSchema, RoleSchema, UlidSchema } from './common.js'
+import { EmailSchema, FullNameSchema, PasswordSchema, RoleSchema, UlidSchema } from './common.js'
 
 export const UserOutSchema = Type.Object(
   {
@@ -44,3 +45,103 @@ export function toUserOut(row: UserRow): UserOut {
     updated_at: row.updatedAt.toISOString(),
   }
 }
+
+export const UserIdParamsSchema = Type.Object({ id: UlidSchema }, { additionalProperties: false })
+export type UserIdParams = Static<typeof UserIdParamsSchema>
+
+export const PatchUserBodySchema = Type.Object(
+  {
+    full_name: Type.Optional(FullNameSchema),
+    password: Type.Optional(PasswordSchema),
+    current_password: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description:
+          'Required with `password` when users change their own password; checked whenever sent',
+      }),
+    ),
+    email: Type.Optional({ ...EmailSchema, description: 'Admins only; must stay unique' }),
+    role: Type.Optional({ ...RoleSchema, description: 'Admins only' }),
+    is_verified: Type.Optional(Type.Boolean({ description: 'Admins only' })),
+    is_active: Type.Optional(
+      Type.Boolean({ description: 'Admins only; `false` also revokes refresh tokens' }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Fields to change; absent fields stay as they are. Users may change `full_name`, and ' +
+      '`password` together with `current_password`; the other fields are for admins.',
+    examples: [
+      { full_name: 'Ana Lima' },
+      { password: 'new horse battery staple', current_password: 'correct horse battery staple' },
+      { role: 'admin', is_verified: true },
+    ],
+  },
+)
+export type PatchUserBody = Static<typeof PatchUserBodySchema>
+
+const booleanFilter = (description: string) => Type.Optional(Type.Boolean({ description }))
+
+export const ListUsersQuerySchema = Type.Object(
+  {
+    limit: Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      default: 20,
+      description: 'Page size, 1 to 100',
+    }),
+    cursor: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: MAX_CURSOR_LENGTH,
+        description: 'Opaque: `next_cursor` of the previous page',
+      }),
+    ),
+    role: Type.Optional(RoleSchema),
+    is_verified: booleanFilter('Only verified (`true`) or unverified (`false`) users'),
+    is_active: booleanFilter('Only active (`true`) or deactivated (`false`) users'),
+    q: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 254,
+        description: 'Case-insensitive prefix of the e-mail address or the full name',
+        examples: ['ana'],
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+export type ListUsersQuery = Static<typeof ListUsersQuerySchema>
+
+export const UserListSchema = Type.Object(
+  {
+    items: Type.Array(UserOutSchema),
+    next_cursor: Type.Union([Type.String(), Type.Null()], {
+      description: 'Pass as `cursor` for the next page; null on the last page',
+    }),
+  },
+  {
+    description: 'One page of users, newest first',
+    examples: [
+      {
+        items: [
+          {
+            id: '01JD8X4ZQK3V7M2N5P6R8S9T0W',
+            email: 'ana@example.com',
+            full_name: 'Ana Lima',
+            role: 'user',
+            is_verified: true,
+            is_active: true,
+            created_at: '2026-11-25T10:00:00.000Z',
+            updated_at: '2026-11-25T10:00:00.000Z',
+          },
+        ],
+        next_cursor:
+          'WyIyMDI2LTExLTI1VDEwOjAwOjAwLjAwMDAwMFoiLCIwMUpEOFg0WlFLM1Y3TTJONVA2UjhTOVQwVyJd',
+      },
+    ],
+  },
+)
+export type UserList = Static<typeof UserListSchema>

@@ -1,0 +1,130 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { createAuthenticate, requireAdmin } from '../plugins/authenticate.js'
+import { errorResponses } from '../schemas/common.js'
+import {
+  ListUsersQuerySchema,
+  PatchUserBodySchema,
+  toUserOut,
+  UserIdParamsSchema,
+  UserListSchema,
+  UserOutSchema,
+} from '../schemas/users.js'
+import type { Services } from '../services/index.js'
+
+export interface UsersRoutesOptions {
+  services: Services
+}
+
+const security = [{ OAuth2PasswordBearer: [] }]
+const NoContentSchema = Type.Null({ description: 'Deleted' })
+
+export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (
+  app,
+  { services },
+) => {
+  const { users } = services
+  const authenticate = createAuthenticate(services.tokens)
+  const adminOnly = [authenticate, requireAdmin]
+
+  app.get(
+    '/me',
+    {
+      preHandler: [authenticate],
+      schema: {
+        tags: ['users'],
+        summary: 'The signed-in user',
+        description: 'Returns the user the access token belongs to.',
+        security,
+        response: { 200: UserOutSchema, ...errorResponses(401) },
+      },
+    },
+    async (request) => toUserOut(request.user),
+  )
+
+  app.get(
+    '/',
+    {
+      preHandler: adminOnly,
+      schema: {
+        tags: ['users'],
+        summary: 'List users (admin)',
+        description:
+          'Newest first, by keyset pagination on `(created_at, id)`: pass `next_cursor` back as ' +
+          '`cursor` for the next page (null on the last one); every page costs the same however ' +
+          'deep it is. Filters combine; `q` is a case-insensitive prefix of the e-mail address ' +
+          'or the full name. A cursor that was not produced by this API is `422`.',
+        security,
+        querystring: ListUsersQuerySchema,
+        response: { 200: UserListSchema, ...errorResponses(401, 403, 422) },
+      },
+    },
+    async (request) => {
+      const page = await users.listUsers(request.query)
+      return { items: page.items.map(toUserOut), next_cursor: page.nextCursor }
+    },
+  )
+
+  app.get(
+    '/:id',
+    {
+      preHandler: adminOnly,
+      schema: {
+        tags: ['users'],
+        summary: 'Get a user (admin)',
+        description: 'One user by id. A malformed id is `422`, an unknown one `404`.',
+        security,
+        params: UserIdParamsSchema,
+        response: { 200: UserOutSchema, ...errorResponses(401, 403, 404, 422) },
+      },
+    },
+    async (request) => toUserOut(await users.getUser(request.params.id)),
+  )
+
+  app.patch(
+    '/:id',
+    {
+      preHandler: [authenticate],
+      schema: {
+        tags: ['users'],
+        summary: 'Update a user',
+        description:
+          'Users may change their own `full_name`, and their `password` together with ' +
+          '`current_password` (missing: `422`; wrong: `422 invalid_credentials` at ' +
+          '`["body", "current_password"]`). Admins may change any user, including `email` ' +
+          '(`409 email_taken`), `role`, `is_verified`, `is_active` and `password` without ' +
+          '`current_password`. A non-admin touching another user, or an admin-only field, gets ' +
+          '`403`. A password change logs the user out everywhere: earlier access tokens are ' +
+          'rejected and refresh tokens revoked; deactivation revokes refresh tokens too. The ' +
+          'last active admin cannot be demoted or deactivated (`409 last_admin`).',
+        security,
+        params: UserIdParamsSchema,
+        body: PatchUserBodySchema,
+        response: { 200: UserOutSchema, ...errorResponses(401, 403, 404, 409, 422) },
+      },
+    },
+    async (request) =>
+      toUserOut(await users.updateUser(request.user, request.params.id, request.body)),
+  )
+
+  app.delete(
+    '/:id',
+    {
+      preHandler: adminOnly,
+      schema: {
+        tags: ['users'],
+        summary: 'Delete a user (admin)',
+        description:
+          'Deletes the user with their codes and refresh tokens; their access tokens stop ' +
+          'working at once. The last active admin cannot be deleted (`409 last_admin`).',
+        security,
+        params: UserIdParamsSchema,
+        response: { 204: NoContentSchema, ...errorResponses(401, 403, 404, 409, 422) },
+      },
+    },
+    async (request, reply) => {
+      await users.deleteUser(request.params.id)
+      return reply.code(204).send(null)
+    },
+  )
+}

@@ -1,0 +1,273 @@
+import { Value } from 'typebox/value'
+import type { Clock } from '../core/clock.js'
+import type { Config } from '../core/config.js'
+import { decodeCursor, encodeCursor } from '../core/cursor.js'
+import { AppError, forbidden, invalidField, notFound } from '../core/errors.js'
+import { newId } from '../core/ids.js'
+import { assertStrongPassword } from '../core/password-policy.js'
+import { hashPassword, verifyPassword } from '../core/security.js'
+import type { Db } from '../db/client.js'
+import { isUniqueViolation } from '../db/errors.js'
+import type { NewUserRow, UserRow } from '../db/schema.js'
+import { createRefreshTokensRepository } from '../repositories/refresh-tokens.js'
+import { createUsersRepository, type UsersRepository } from '../repositories/users.js'
+import { EmailSchema } from '../schemas/common.js'
+
+/** What a `PATCH /users/{id}` body may carry (already schema-checked). */
+export interface UserPatch {
+  full_name?: string | null
+  password?: string
+  current_password?: string
+  email?: string
+  role?: 'user' | 'admin'
+  is_verified?: boolean
+  is_active?: boolean
+}
+
+export interface ListUsersInput {
+  limit: number
+  cursor?: string
+  role?: 'user' | 'admin'
+  is_verified?: boolean
+  is_active?: boolean
+  q?: string
+}
+
+const ADMIN_ONLY_FIELDS = ['email', 'role', 'is_verified', 'is_active'] as const
+
+const userNotFound = () => notFound('User not found')
+const lastAdmin = () =>
+  new AppError(409, 'last_admin', 'The last active admin cannot be demoted, deactivated or deleted')
+const emailTaken = () => new AppError(409, 'email_taken', 'Email already registered')
+const normaliseEmail = (email: string) => email.trim().toLowerCase()
+
+const isActiveAdmin = (user: UserRow) => user.role === 'admin' && user.isActive
+
+/** True when applying `patch` takes an active admin out of the set of active admins. */
+const leavesAdminSet = (user: UserRow, patch: UserPatch) =>
+  isActiveAdmin(user) && (patch.role === 'user' || patch.is_active === false)
+
+/**
+ * The contract's PATCH permissions. A non-admin gets 403 for someone else's id whether
+ * or not it exists, so the answer reveals nothing about other accounts.
+ */
+function authorizePatch(actor: UserRow, id: string, patch: UserPatch) {
+  if (actor.role === 'admin') return
+  if (actor.id !== id) throw forbidden()
+  if (ADMIN_ONLY_FIELDS.some((field) => patch[field] !== undefined)) {
+    throw forbidden('Only an admin may change email, role, is_verified or is_active')
+  }
+}
+
+function validatePatch(actor: UserRow, patch: UserPatch) {
+  if (patch.current_password !== undefined && patch.password === undefined) {
+    throw invalidField(['body', 'password'], 'Field required with current_password', 'missing')
+  }
+  if (patch.password === undefined) return
+  if (actor.role !== 'admin' && patch.current_password === undefined) {
+    throw invalidField(
+      ['body', 'current_password'],
+      'Field required to change the password',
+      'missing',
+    )
+  }
+  assertStrongPassword(patch.password, ['body', 'password'])
+}
+
+export function createUsersService(deps: {
+  config: Readonly<Config>
+  db: Db
+  clock: Clock
+  users: UsersRepository
+}) {
+  const { config, db, clock, users } = deps
+
+  /** Column changes of a patch; the password is hashed here, outside any transaction. */
+  async function changesOf(patch: UserPatch, now: Date): Promise<Partial<NewUserRow>> {
+    const changes: Partial<NewUserRow> = {}
+    if (patch.full_name !== undefined) changes.fullName = patch.full_name
+    if (patch.email !== undefined) changes.email = normaliseEmail(patch.email)
+    if (patch.role !== undefined) changes.role = patch.role
+    if (patch.is_verified === false) changes.isVerified = false
+    if (patch.is_active !== undefined) changes.isActive = patch.is_active
+    // Deactivation logs out everywhere too, so reactivating never revives an old token.
+    if (patch.is_active === false) changes.tokensValidAfter = now
+    if (patch.password !== undefined) {
+      changes.passwordHash = await hashPassword(patch.password, config.bcryptRounds)
+      changes.tokensValidAfter = now
+    }
+    return changes
+  }
+
+  async function checkCurrentPassword(user: UserRow, password: string) {
+    if (!(await verifyPassword(password, user.passwordHash))) {
+      throw invalidField(
+        ['body', 'current_password'],
+        'Current password is incorrect',
+        'invalid_credentials',
+        'invalid_credentials',
+      )
+    }
+  }
+
+  /** Writes a patch in one transaction; the admin-set lock only when role or activity change. */
+  function applyPatch(id: string, patch: UserPatch, changes: Partial<NewUserRow>, now: Date) {
+    return db.transaction(async (tx) => {
+      const repo = createUsersRepository(tx)
+      if (patch.role !== undefined || patch.is_active !== undefined) {
+        await repo.lockAdminSet()
+        // Re-read under the lock: a concurrent demotion may have committed meanwhile.
+        const current = await repo.findById(id)
+        if (!current) throw userNotFound()
+        if (leavesAdminSet(current, patch) && (await repo.countActiveAdmins()) <= 1) {
+          throw lastAdmin()
+        }
+      }
+      const row =
+        patch.is_verified === true
+          ? await repo.markVerified(id, now, changes)
+          : await repo.update(id, changes)
+      if (!row) throw userNotFound()
+      if (patch.password !== undefined || patch.is_active === false) {
+        await createRefreshTokensRepository(tx).revokeAllForUser(id, now)
+      }
+      return row
+    })
+  }
+
+  /** Creates, or promotes and re-keys, a verified active admin; call under the admin-set lock. */
+  async function upsertAdmin(repo: UsersRepository, email: string, passwordHash: string) {
+    const now = clock.now()
+    const existing = await repo.findByEmail(email)
+    if (!existing) {
+      const user = await repo.insert({
+        id: newId(),
+        email,
+        passwordHash,
+        role: 'admin',
+        isVerified: true,
+        verifiedAt: now,
+      })
+      return { user, action: 'created' as const }
+    }
+    // The password is replaced too: whoever registered this address first must not
+    // inherit admin rights with a password the operator does not know.
+    const user = await repo.markVerified(existing.id, now, {
+      role: 'admin',
+      isActive: true,
+      passwordHash,
+      tokensValidAfter: now,
+    })
+    if (!user) throw userNotFound()
+    return { user, action: 'promoted' as const }
+  }
+
+  async function bootstrapAdmin(email: string, password: string, onlyIfNoAdmin: boolean) {
+    const normalised = normaliseEmail(email)
+    if (!Value.Check(EmailSchema, normalised)) {
+      throw invalidField(['email'], 'Not a valid e-mail address', 'value_error')
+    }
+    const length = [...password].length
+    if (length < 8 || length > 128) {
+      throw invalidField(['password'], 'Password must be 8 to 128 characters', 'value_error')
+    }
+    assertStrongPassword(password, ['password'])
+    const passwordHash = await hashPassword(password, config.bcryptRounds)
+    try {
+      return await db.transaction(async (tx) => {
+        const repo = createUsersRepository(tx)
+        await repo.lockAdminSet()
+        if (onlyIfNoAdmin && (await repo.countActiveAdmins()) > 0) return null
+        const result = await upsertAdmin(repo, normalised, passwordHash)
+        if (result.action === 'promoted') {
+          await createRefreshTokensRepository(tx).revokeAllForUser(result.user.id, clock.now())
+        }
+        return result
+      })
+    } catch (error) {
+      // Another process created this address between our read and insert (a different
+      // database, or a PGlite lock we do not share): the admin exists, which is the goal.
+      if (onlyIfNoAdmin && isUniqueViolation(error, 'users_email_key')) return null
+      throw error
+    }
+  }
+
+  return {
+    async getUser(id: string): Promise<UserRow> {
+      const user = await users.findById(id)
+      if (!user) throw userNotFound()
+      return user
+    },
+
+    async listUsers(
+      input: ListUsersInput,
+    ): Promise<{ items: UserRow[]; nextCursor: string | null }> {
+      const after = input.cursor === undefined ? null : decodeCursor(input.cursor)
+      // One extra row tells whether a next page exists, without a count.
+      const rows = await users.list({
+        limit: input.limit + 1,
+        after,
+        role: input.role,
+        isVerified: input.is_verified,
+        isActive: input.is_active,
+        q: input.q,
+      })
+      const page = rows.slice(0, input.limit)
+      const last = page.at(-1)
+      const nextCursor =
+        rows.length > input.limit && last
+          ? encodeCursor({ createdAt: last.createdAt, id: last.row.id })
+          : null
+      return { items: page.map(({ row }) => row), nextCursor }
+    },
+
+    async updateUser(actor: UserRow, id: string, patch: UserPatch): Promise<UserRow> {
+      authorizePatch(actor, id, patch)
+      validatePatch(actor, patch)
+      const target = actor.id === id ? actor : await users.findById(id)
+      if (!target) throw userNotFound()
+      if (patch.current_password !== undefined) {
+        await checkCurrentPassword(target, patch.current_password)
+      }
+      const now = clock.now()
+      const changes = await changesOf(patch, now)
+      try {
+        return await applyPatch(id, patch, changes, now)
+      } catch (error) {
+        if (isUniqueViolation(error, 'users_email_key')) throw emailTaken()
+        throw error
+      }
+    },
+
+    async deleteUser(id: string): Promise<void> {
+      await db.transaction(async (tx) => {
+        const repo = createUsersRepository(tx)
+        await repo.lockAdminSet()
+        const target = await repo.findById(id)
+        if (!target) throw userNotFound()
+        if (isActiveAdmin(target) && (await repo.countActiveAdmins()) <= 1) {
+          throw lastAdmin()
+        }
+        await repo.delete(id)
+      })
+    },
+
+    /**
+     * At start: makes FIRST_ADMIN_EMAIL a verified admin when no active admin exists.
+     * Idempotent, and safe when several processes start at once (lock plus unique index).
+     */
+    async ensureFirstAdmin() {
+      if (config.firstAdminEmail === null || config.firstAdminPassword === null) return null
+      return bootstrapAdmin(config.firstAdminEmail, config.firstAdminPassword, true)
+    },
+
+    /** `cli create-admin`: creates the admin, or promotes, verifies and re-keys the user. */
+    async createOrPromoteAdmin(email: string, password: string) {
+      const result = await bootstrapAdmin(email, password, false)
+      if (!result) throw new Error('unreachable: create-admin always writes')
+      return result
+    },
+  }
+}
+
+export type UsersService = ReturnType<typeof createUsersService>

@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto'
+import { newId } from '../../src/core/ids.js'
+import { hashPassword } from '../../src/core/security.js'
+import type { Db } from '../../src/db/client.js'
+import type { NewUserRow, UserRow } from '../../src/db/schema.js'
+import { createUsersRepository } from '../../src/repositories/users.js'
+import { createTokensService } from '../../src/services/tokens.js'
+import type { TestApp } from './app.js'
+
+/** A password no common-password list holds; every factory user gets it unless told otherwise. */
+export const DEFAULT_PASSWORD = 'factory horse battery staple'
+
+let sequence = 0
+/** Unique across test files running in parallel, and readable in a failure message. */
+export const uniqueEmail = (prefix = 'user') =>
+  `${prefix}-${++sequence}-${randomBytes(4).toString('hex')}@example.com`
+
+export type MadeUser = UserRow & { password: string }
+
+/**
+ * Inserts a verified, active user straight through the repository (bcrypt at 4 rounds),
+ * bypassing signup. `password` is the plain text, returned for login and PATCH tests.
+ */
+export async function makeUser(
+  target: TestApp | Db,
+  overrides: Partial<NewUserRow> & { password?: string } = {},
+): Promise<MadeUser> {
+  const db = 'app' in target ? target.db : target
+  const { password = DEFAULT_PASSWORD, ...columns } = overrides
+  const isVerified = columns.isVerified ?? true
+  const row = await createUsersRepository(db).insert({
+    id: newId(),
+    email: uniqueEmail(columns.role === 'admin' ? 'admin' : 'user'),
+    passwordHash: await hashPassword(password, 4),
+    isVerified,
+    verifiedAt: isVerified ? new Date() : null,
+    ...columns,
+  })
+  return { ...row, password }
+}
+
+export const makeAdmin = (t: TestApp | Db, overrides: Partial<NewUserRow> = {}) =>
+  makeUser(t, { role: 'admin', ...overrides })
+
+/** `Authorization` header with a real access token for `user`, signed with the test config. */
+export async function authHeaders(t: TestApp, user: UserRow): Promise<{ authorization: string }> {
+  const tokens = createTokensService({
+    config: t.config,
+    clock: t.clock,
+    users: createUsersRepository(t.db),
+  })
+  const { token } = await tokens.issueAccessToken(user)
+  return { authorization: `Bearer ${token}` }
+}

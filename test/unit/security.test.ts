@@ -1,0 +1,184 @@
+import { createHmac } from 'node:crypto'
+import { Ajv } from 'ajv'
+import { describe, expect, it } from 'vitest'
+import { AppError } from '../../src/core/errors.js'
+import { assertStrongPassword, isCommonPassword } from '../../src/core/password-policy.js'
+import {
+  type AccessTokenOptions,
+  generateCode,
+  generateRefreshToken,
+  hashCode,
+  hashPassword,
+  hashToken,
+  safeEqual,
+  signAccessToken,
+  verifyAccessToken,
+  verifyPassword,
+} from '../../src/core/security.js'
+import { EmailSchema } from '../../src/schemas/common.js'
+
+describe('passwords', () => {
+  it('stores bcrypt and verifies the exact password only', async () => {
+    const hash = await hashPassword('Crema-Lungo-2026', 4)
+    expect(hash).toMatch(/^\$2b\$04\$/)
+    expect(hash).not.toContain('Crema')
+    expect(await verifyPassword('Crema-Lungo-2026', hash)).toBe(true)
+    expect(await verifyPassword('crema-lungo-2026', hash)).toBe(false)
+    expect(await verifyPassword('Crema-Lungo-2026 ', hash)).toBe(false)
+  })
+
+  it('counts every character past bcrypt’s 72 bytes', async () => {
+    const base = 'x'.repeat(100)
+    const hash = await hashPassword(`${base}a`, 4)
+    expect(await verifyPassword(`${base}a`, hash)).toBe(true)
+    expect(await verifyPassword(`${base}b`, hash)).toBe(false)
+    expect(await verifyPassword(base, hash)).toBe(false)
+  })
+
+  it('compares any script as sent, with no Unicode normalisation', async () => {
+    const composed = 'café-crème-brûlée'.normalize('NFC')
+    const hash = await hashPassword(composed, 4)
+    expect(await verifyPassword(composed, hash)).toBe(true)
+    expect(await verifyPassword(composed.normalize('NFD'), hash)).toBe(false)
+  })
+
+  it('flags common passwords case-insensitively, not unusual ones', () => {
+    expect(isCommonPassword('password')).toBe(true)
+    expect(isCommonPassword('PaSsWoRd')).toBe(true)
+    expect(isCommonPassword('brewed-arabica-42-crema')).toBe(false)
+    expect(() => assertStrongPassword('qwerty123', ['body', 'password'])).toThrow(AppError)
+    try {
+      assertStrongPassword('qwerty123', ['body', 'password'])
+    } catch (error) {
+      expect(error).toMatchObject({ status: 422, code: 'weak_password' })
+    }
+  })
+})
+
+describe('one-time codes', () => {
+  it('are 6 digits, leading zeros kept, spread over the range', () => {
+    const codes = Array.from({ length: 2_000 }, generateCode)
+    for (const code of codes) expect(code).toMatch(/^\d{6}$/)
+    expect(codes.some((code) => code.startsWith('0'))).toBe(true)
+    expect(new Set(codes).size).toBeGreaterThan(1_900)
+  })
+
+  it('are stored as an HMAC bound to the secret and the scope', () => {
+    const hash = hashCode('secret-a', 'verify_email:01J', '123456')
+    expect(hash).toBe(
+      createHmac('sha256', 'secret-a').update('verify_email:01J:123456').digest('hex'),
+    )
+    expect(hash).not.toContain('123456')
+    expect(hashCode('secret-b', 'verify_email:01J', '123456')).not.toBe(hash)
+    expect(hashCode('secret-a', 'reset_password:01J', '123456')).not.toBe(hash)
+    expect(hashCode('secret-a', 'verify_email:01K', '123456')).not.toBe(hash)
+  })
+
+  it('compare in constant time, and unequal lengths are simply unequal', () => {
+    expect(safeEqual('abc', 'abc')).toBe(true)
+    expect(safeEqual('abc', 'abd')).toBe(false)
+    expect(safeEqual('abc', 'abcd')).toBe(false)
+  })
+})
+
+describe('refresh tokens', () => {
+  it('are 256 random bits in base64url, stored as SHA-256', () => {
+    const token = generateRefreshToken()
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(Buffer.from(token, 'base64url')).toHaveLength(32)
+    expect(generateRefreshToken()).not.toBe(token)
+    expect(hashToken(token)).toMatch(/^[0-9a-f]{64}$/)
+    expect(hashToken(token)).not.toBe(hashToken(generateRefreshToken()))
+  })
+})
+
+describe('access tokens', () => {
+  const options: AccessTokenOptions = {
+    secretKey: 'unit-test-secret-0123456789abcdef0123456789',
+    issuer: 'coffee-shop-api',
+    audience: 'coffee-shop',
+    ttlMs: 900_000,
+  }
+  const subject = { id: '01JD8X4ZQK3V7M2N5P6R8S9T0W', role: 'user' as const }
+  const now = new Date('2026-11-25T10:00:00.500Z')
+  const nowSeconds = Math.floor(now.getTime() / 1000)
+
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  const forge = (header: object, claims: object, secret = options.secretKey) => {
+    const input = `${b64(header)}.${b64(claims)}`
+    return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`
+  }
+  const claims = {
+    sub: subject.id,
+    role: 'user',
+    iat: nowSeconds,
+    exp: nowSeconds + 900,
+    jti: '01JD8X4ZQK3V7M2N5P6R8S9T0X',
+    iss: options.issuer,
+    aud: options.audience,
+  }
+
+  it('round-trips the claims', async () => {
+    const { token, expiresInSeconds } = await signAccessToken(options, subject, nowSeconds)
+    expect(expiresInSeconds).toBe(900)
+    expect(await verifyAccessToken(options, token, now)).toEqual({
+      sub: subject.id,
+      role: 'user',
+      iat: nowSeconds,
+      jti: expect.stringMatching(/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/),
+    })
+    expect(
+      await verifyAccessToken(options, forge({ alg: 'HS256', typ: 'at+jwt' }, claims), now),
+    ).not.toBeNull()
+  })
+
+  it('expires', async () => {
+    const { token } = await signAccessToken(options, subject, nowSeconds)
+    expect(await verifyAccessToken(options, token, new Date(now.getTime() + 901_000))).toBeNull()
+  })
+
+  it.each([
+    ['alg none', `${b64({ alg: 'none', typ: 'at+jwt' })}.${b64(claims)}.`],
+    ['no typ', forge({ alg: 'HS256' }, claims)],
+    [
+      'another key',
+      forge({ alg: 'HS256', typ: 'at+jwt' }, claims, 'another-secret-0123456789abcdef01'),
+    ],
+    ['a wrong audience', forge({ alg: 'HS256', typ: 'at+jwt' }, { ...claims, aud: 'other' })],
+    ['a wrong issuer', forge({ alg: 'HS256', typ: 'at+jwt' }, { ...claims, iss: 'other' })],
+    [
+      'exp as a string',
+      forge({ alg: 'HS256', typ: 'at+jwt' }, { ...claims, exp: String(claims.exp) }),
+    ],
+    ['sub as a number', forge({ alg: 'HS256', typ: 'at+jwt' }, { ...claims, sub: 42 })],
+    ['no role', forge({ alg: 'HS256', typ: 'at+jwt' }, { ...claims, role: undefined })],
+    ['garbage', 'not.a.jwt'],
+  ])('refuses %s', async (_label, token) => {
+    expect(await verifyAccessToken(options, token, now)).toBeNull()
+  })
+})
+
+describe('EmailSchema', () => {
+  const valid = new Ajv().compile(EmailSchema)
+
+  it.each(['ana@example.com', ' Ana.Lima+coffee@Example.co.uk ', "o'neil@example.com"])(
+    'accepts %j (the service trims and lower-cases)',
+    (email) => expect(valid(email)).toBe(true),
+  )
+
+  it.each([
+    'Ana <ana@example.com>',
+    '<ana@example.com>',
+    'ana@example.com, bob@example.com',
+    'ana@example.com;bob@example.com',
+    'ana@example.com\r\nBcc: eve@example.com',
+    'ana@example.com\n',
+    '\nana@example.com',
+    '"ana lima"@example.com',
+    'ana@localhost',
+    'ana@@example.com',
+    'ana example@example.com',
+    '',
+    `${'a'.repeat(250)}@example.com`,
+  ])('refuses %j', (email) => expect(valid(email)).toBe(false))
+})

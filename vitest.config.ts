@@ -42,7 +42,14 @@ export default defineConfig({
     env: sharedEnv,
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-      { extends: true, test: { name: 'pglite', include: integration } },
+      {
+        extends: true,
+        test: {
+          name: 'pglite',
+          include: integration,
+          globalSetup: ['test/helpers/pglite-template.ts'],
+        },
+      },
       // The browser test runs once: it proves the pages, not the database.
       { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },
       ...(hasPostgres

@@ -27,13 +27,15 @@ export interface DatabaseOptions {
   databaseUrl: string | null
   /** PGlite's data directory; null keeps it in memory (tests). */
   pglitePath: string | null
+  /** A `dumpDataDir()` tarball to start an in-memory PGlite from (skips initdb in tests). */
+  pgliteTemplate?: Blob
   poolMax?: number
   onPoolError?: (error: Error) => void
 }
 
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
   return options.databaseUrl === null
-    ? openPglite(options.pglitePath)
+    ? openPglite(options.pglitePath, options.pgliteTemplate)
     : openPostgres(options.databaseUrl, options)
 }
 
@@ -57,10 +59,11 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
   }
 }
 
-async function openPglite(path: string | null): Promise<Database> {
+async function openPglite(path: string | null, template?: Blob): Promise<Database> {
   const releaseLock = path === null ? () => {} : lockDataDirectory(path)
   try {
-    const client = path === null ? new PGlite() : new PGlite(path)
+    const client =
+      path !== null ? new PGlite(path) : new PGlite(template ? { loadDataDir: template } : {})
     await client.waitReady
     const db = drizzlePglite(client, { schema })
     return {

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import pg from 'pg'
+import { inject } from 'vitest'
 import { createDatabase, type Database } from '../../src/db/client.js'
 import { runMigrations } from '../../src/db/migrate.js'
 
@@ -18,8 +20,10 @@ export async function createTestDatabase(
   options: { poolMax?: number } = {},
 ): Promise<TestDatabase> {
   if (testServerUrl === null) {
-    const database = await createDatabase({ databaseUrl: null, pglitePath: null })
-    await runMigrations(database)
+    const templatePath = inject('pgliteTemplate')
+    const pgliteTemplate = templatePath ? new Blob([await readFile(templatePath)]) : undefined
+    const database = await createDatabase({ databaseUrl: null, pglitePath: null, pgliteTemplate })
+    await runMigrations(database) // a no-op on the template; applies anything newer
     return { database, url: null, drop: () => database.close() }
   }
   const name = `coffee_test_${randomBytes(6).toString('hex')}`

@@ -1,0 +1,138 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type BrowserContext, chromium, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestApp, type TestApp } from '../helpers/app.js'
+import { codeFrom } from '../helpers/smtp.js'
+
+/**
+ * Swagger UI and ReDoc as a person uses them: Debian's Chromium, headless, against the real
+ * app listening on a local port. Every request the pages make is recorded, to prove that
+ * nothing leaves the machine.
+ */
+const CHROMIUM = '/usr/bin/chromium'
+const SCREENSHOTS = 'test-results'
+const EMAIL = 'browser.user@example.com'
+const PASSWORD = 'a long and unusual passphrase'
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost'])
+
+let t: TestApp
+let baseUrl: string
+let profileDir: string
+let context: BrowserContext
+const foreignRequests: string[] = []
+
+async function createVerifiedUser() {
+  const signup = await t.app.inject({
+    method: 'POST',
+    url: '/auth/signup',
+    payload: { email: EMAIL, password: PASSWORD, full_name: 'Browser User' },
+  })
+  expect(signup.statusCode).toBe(201)
+  const code = codeFrom(await t.inbox.waitForMessage(EMAIL))
+  const verify = await t.app.inject({
+    method: 'POST',
+    url: '/auth/verify',
+    payload: { email: EMAIL, code },
+  })
+  expect(verify.statusCode).toBe(200)
+}
+
+async function newPage(): Promise<Page> {
+  const page = await context.newPage()
+  page.on('request', (request) => {
+    const url = new URL(request.url())
+    if (url.protocol === 'data:' || url.protocol === 'blob:') return
+    if (!LOCAL_HOSTS.has(url.hostname)) foreignRequests.push(request.url())
+  })
+  return page
+}
+
+beforeAll(async () => {
+  t = await createTestApp()
+  await t.app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = t.app.server.address() as AddressInfo
+  baseUrl = `http://127.0.0.1:${port}`
+  await createVerifiedUser()
+  mkdirSync(SCREENSHOTS, { recursive: true })
+  profileDir = mkdtempSync(join(tmpdir(), 'coffee-chromium-'))
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+    ],
+  })
+})
+
+afterAll(async () => {
+  await context?.close()
+  if (profileDir) rmSync(profileDir, { recursive: true, force: true })
+  await t?.close()
+})
+
+describe('Swagger UI at /docs', () => {
+  it('authorizes through the OAuth2 password form and runs GET /users/me', async () => {
+    const page = await newPage()
+    await page.goto(`${baseUrl}/docs`)
+    await expect
+      .poll(() => page.locator('.swagger-ui .info .title').textContent())
+      .toContain('Coffee Shop API')
+
+    await page.locator('.scheme-container button.authorize').click()
+    const dialog = page.locator('.dialog-ux .modal-ux')
+    await dialog.locator('#oauth_username').fill(EMAIL)
+    await dialog.locator('#oauth_password').fill(PASSWORD)
+    await dialog.locator('.auth-btn-wrapper button.authorize').click()
+    // Swagger UI swaps Authorize for Logout once the token endpoint answered 200.
+    await dialog.locator('.auth-btn-wrapper button.btn-done').waitFor()
+    await expect.poll(() => dialog.locator('.auth-btn-wrapper').textContent()).toContain('Logout')
+    await expect.poll(() => dialog.textContent()).toContain('Authorized')
+    await page.screenshot({ path: join(SCREENSHOTS, 'docs-authorized.png') })
+    await dialog.locator('.auth-btn-wrapper button.btn-done').click()
+
+    const operation = page.locator('.opblock').filter({
+      has: page.locator('.opblock-summary-path[data-path="/users/me"]'),
+    })
+    await operation.locator('.opblock-summary').click()
+    const tryOut = operation.locator('button.try-out__btn')
+    if ((await tryOut.textContent())?.includes('Try it out')) await tryOut.click()
+    await operation.locator('button.execute').click()
+
+    const response = operation.locator('.live-responses-table tbody tr.response')
+    await response.waitFor()
+    expect((await response.locator('.response-col_status').textContent())?.trim()).toBe('200')
+    expect(await response.locator('.response-col_description pre').first().textContent()).toContain(
+      `"email": "${EMAIL}"`,
+    )
+    // The request Swagger UI shows (as curl) carried the token from the login form.
+    await expect
+      .poll(() => operation.locator('.curl-command').textContent())
+      .toContain('Authorization: Bearer ey')
+    await operation.screenshot({ path: join(SCREENSHOTS, 'docs-users-me.png') })
+    await page.close()
+    expect(foreignRequests).toEqual([])
+  }, 90_000)
+})
+
+describe('ReDoc at /redoc', () => {
+  it('renders the auth and users sections', async () => {
+    const page = await newPage()
+    await page.goto(`${baseUrl}/redoc`)
+    const auth = page.locator('[data-section-id="tag/auth"]')
+    const users = page.locator('[data-section-id="tag/users"]')
+    await auth.first().waitFor()
+    await users.first().waitFor()
+    await expect.poll(() => auth.first().textContent()).toContain('Sign-up, e-mail verification')
+    await expect.poll(() => page.locator('.api-content').textContent()).toContain('/users/me')
+    await expect.poll(() => page.locator('.api-content').textContent()).toContain('/auth/login')
+    await page.screenshot({ path: join(SCREENSHOTS, 'redoc.png'), fullPage: false })
+    await page.close()
+    expect(foreignRequests).toEqual([])
+  }, 60_000)
+})

@@ -55,6 +55,11 @@ export async function buildApp(deps: AppDeps) {
   registerErrorHandlers(app)
 
   await app.register(swagger, {
+    // Shared schemas keep their $id as their name (`User`, not `def-0`) for readers and clients.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
+    },
     openapi: {
       openapi: '3.1.0',
       info: {

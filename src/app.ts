@@ -4,10 +4,15 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
 import { type Clock, systemClock } from './core/clock.js'
 import type { Config } from './core/config.js'
+import type { ErrorReporter } from './core/sentry.js'
 import type { Database } from './db/client.js'
 import type { UserRow } from './db/schema.js'
 import type { Mailer } from './mailer.js'
+import { createMetrics, type Metrics } from './metrics.js'
 import { registerErrorHandlers } from './plugins/error-handler.js'
+import { registerMetrics } from './plugins/metrics.js'
+import { registerRateLimits } from './plugins/rate-limit.js'
+import { registerSecurity } from './plugins/security.js'
 import { registerValidation } from './plugins/validation.js'
 import { authRoutes } from './routes/auth.js'
 import { docsRoutes } from './routes/docs.js'
@@ -21,6 +26,10 @@ export interface AppDeps {
   mailer: Mailer
   clock?: Clock
   logger: FastifyBaseLogger
+  /** Sentry, when SENTRY_DSN is set; receives unexpected errors only. */
+  errorReporter?: ErrorReporter | null
+  /** Shared with the in-process scheduler so /metrics shows its deletions; made here if omitted. */
+  metrics?: Metrics
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
@@ -52,7 +61,17 @@ export async function buildApp(deps: AppDeps) {
     reply.header('x-request-id', request.id)
   })
   registerValidation(app)
-  registerErrorHandlers(app)
+  registerErrorHandlers(app, {
+    onUnexpected: (error, request) =>
+      deps.errorReporter?.capture(error, {
+        requestId: request.id,
+        method: request.method,
+        route: request.routeOptions.url ?? '(unmatched)',
+      }),
+  })
+  await registerSecurity(app, config)
+  // Before any route: limits attach to routes as they are added.
+  await registerRateLimits(app, { config, clock })
 
   await app.register(swagger, {
     // Shared schemas keep their $id as their name (`User`, not `def-0`) for readers and clients.
@@ -86,7 +105,9 @@ export async function buildApp(deps: AppDeps) {
     },
   })
 
-  const services = createServices({ config, database, mailer, clock, logger: deps.logger })
+  const metrics = deps.metrics ?? createMetrics({ processMetrics: true })
+  registerMetrics(app, metrics)
+  const services = createServices({ config, database, mailer, clock, logger: deps.logger, metrics })
   await app.register(healthRoutes, {
     prefix: '/health',
     ping: () => database.ping(READY_TIMEOUT_MS),

@@ -3,10 +3,13 @@ import { buildApp } from './app.js'
 import { systemClock } from './core/clock.js'
 import { exitOnConfigError, loadRuntimeConfig } from './core/config.js'
 import { createLogger } from './core/logger.js'
+import { createErrorReporter } from './core/sentry.js'
 import { createDatabase } from './db/client.js'
 import { runMigrations } from './db/migrate.js'
 import { createMailer } from './mailer.js'
+import { createMetrics } from './metrics.js'
 import { createScheduler } from './scheduler.js'
+import { CLEANUP_KIND_LABELS } from './services/cleanup.js'
 import { createServices } from './services/index.js'
 
 /** loadConfig → database → migrations → app → listen; a graceful close on SIGTERM/SIGINT. */
@@ -28,11 +31,20 @@ async function main() {
   const services = createServices({ config, database, mailer, clock: systemClock })
   const firstAdmin = await services.users.ensureFirstAdmin()
   if (firstAdmin) logger.info(`first admin ${firstAdmin.action}: ${firstAdmin.user.email}`)
-  const app = await buildApp({ config, database, mailer, logger })
+  const errorReporter = await createErrorReporter(config)
+  const metrics = createMetrics({ processMetrics: true })
+  const app = await buildApp({ config, database, mailer, logger, errorReporter, metrics })
   // The cleanup also runs here unless RUN_SCHEDULER=false; an advisory lock keeps it to
   // one process at a time however many instances and workers share the database.
   const scheduler = config.runScheduler
-    ? createScheduler({ database, config, clock: systemClock, logger })
+    ? createScheduler({
+        database,
+        config,
+        clock: systemClock,
+        logger,
+        onDeleted: (kind, count) =>
+          metrics.cleanupDeletions.inc({ kind: CLEANUP_KIND_LABELS[kind] }, count),
+      })
     : null
 
   let closing = false
@@ -45,6 +57,7 @@ async function main() {
       await scheduler?.stop() // lets the cleanup batch in flight finish
       await mailer.close()
       await database.close()
+      await errorReporter?.close()
       logger.info('stopped')
       process.exit(0)
     } catch (error) {

@@ -39,6 +39,10 @@ export interface Config {
   redisUrl: string | null
   rateLimitMax: number
   rateLimitWindowMs: number
+  /** The stricter per-client limit on signup, login, resend and forgot (per window). */
+  authRateLimitMax: number
+  /** Prepended to every Redis key, so environments can share one Redis. */
+  redisKeyPrefix: string
   loginMaxFailures: number
   firstAdminEmail: string | null
   firstAdminPassword: string | null
@@ -228,6 +232,8 @@ export function loadConfig(env: Env): Readonly<Config> {
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:']),
     rateLimitMax: read.integer('RATE_LIMIT_MAX', 100, 0, 1_000_000_000),
     rateLimitWindowMs: read.duration('RATE_LIMIT_WINDOW', '1m', 1_000),
+    authRateLimitMax: read.integer('AUTH_RATE_LIMIT_MAX', 10, 0, 1_000_000_000),
+    redisKeyPrefix: read.string('REDIS_KEY_PREFIX', 'coffee-shop:'),
     loginMaxFailures: read.integer('LOGIN_MAX_FAILURES', 10, 0, 1_000_000),
     firstAdminEmail,
     firstAdminPassword,

@@ -85,8 +85,47 @@ function frameworkError(error: FastifyError): AppError | null {
   return null
 }
 
+/** Network errors and SQLSTATEs that mean "the database is not there right now". */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EPIPE',
+])
+const UNAVAILABLE_STATES = /^(08...|57P0[123]|53300)$/
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/
+
+/** True when a database error (possibly wrapped by Drizzle in `cause`) is an outage, not a bug. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (
+      typeof code === 'string' &&
+      (UNREACHABLE_CODES.has(code) || UNAVAILABLE_STATES.test(code))
+    ) {
+      return true
+    }
+    if (UNAVAILABLE_MESSAGES.test(current.message)) return true
+    current = current.cause
+  }
+  return false
+}
+
 export function toAppError(error: unknown): AppError | null {
   if (error instanceof AppError) return error
+  if (isDatabaseUnavailable(error)) {
+    return new AppError(
+      503,
+      'service_unavailable',
+      'Service temporarily unavailable, try again later',
+      {
+        'retry-after': '5',
+      },
+    )
+  }
   const fastifyError = error as FastifyError
   if (Array.isArray(fastifyError.validation)) {
     const context = fastifyError.validationContext ?? 'body'

@@ -35,6 +35,8 @@ export interface AuthServiceDeps {
   clock: Clock
   tokens: TokensService
   logger: AuthLogger
+  /** Called on each refresh-token reuse detection (the /metrics counter). */
+  onReuseDetected?: () => void
 }
 
 export interface TokenPair {
@@ -122,6 +124,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (now.getTime() - row.spentAt.getTime() > config.refreshReuseGraceMs) {
         await refreshTokens.revokeFamily(row.familyId, now)
         logger.warn({ userId: row.userId, familyId: row.familyId }, 'refresh token reuse detected')
+        deps.onReuseDetected?.()
       }
     }
     throw invalidToken()

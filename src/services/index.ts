@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import type { Database } from '../db/client.js'
 import type { Mailer } from '../mailer.js'
+import type { Metrics } from '../metrics.js'
 import { createUsersRepository } from '../repositories/users.js'
 import { type AuthLogger, createAuthService } from './auth.js'
 import { createTokensService } from './tokens.js'
@@ -11,6 +12,8 @@ export interface ServiceDeps {
   database: Database
   mailer: Mailer
   clock: Clock
+  /** Domain counters for /metrics; the worker and CLI may omit them. */
+  metrics?: Metrics
   /** Security events (refresh-token reuse); silent when omitted. */
   logger?: AuthLogger
 }
@@ -18,7 +21,7 @@ export interface ServiceDeps {
 const silentLogger: AuthLogger = { warn() {} }
 
 /** The one place where repositories and services are wired; the app, worker and CLI share it. */
-export function createServices({ config, database, mailer, clock, logger }: ServiceDeps) {
+export function createServices({ config, database, mailer, clock, logger, metrics }: ServiceDeps) {
   const users = createUsersRepository(database.db)
   const tokens = createTokensService({ config, clock, users })
   const auth = createAuthService({
@@ -28,6 +31,7 @@ export function createServices({ config, database, mailer, clock, logger }: Serv
     clock,
     tokens,
     logger: logger ?? silentLogger,
+    onReuseDetected: () => metrics?.reuseDetections.inc(),
   })
   return { tokens, auth }
 }

@@ -1,0 +1,98 @@
+import type { Redis } from 'ioredis'
+import type { Clock } from '../core/clock.js'
+
+/** A fixed window that opens with its first hit: how many hits, and when it closes. */
+export interface WindowCount {
+  count: number
+  resetAtMs: number
+}
+
+/** Counters shared by the request limits and the login throttle; in memory or in Redis. */
+export interface CounterStore {
+  hit(key: string, windowMs: number): Promise<WindowCount>
+  peek(key: string, windowMs: number): Promise<WindowCount>
+  reset(key: string): Promise<void>
+}
+
+interface Entry {
+  count: number
+  startMs: number
+}
+
+/**
+ * In-process counters. Windows are read from the app's clock (not Date.now()) so tests
+ * move time instead of sleeping. Bounded: the oldest keys go first when full.
+ */
+export function createMemoryCounterStore(clock: Clock, maxKeys = 50_000): CounterStore {
+  const entries = new Map<string, Entry>()
+  const live = (key: string, windowMs: number, now: number) => {
+    const entry = entries.get(key)
+    return entry && now - entry.startMs < windowMs && now >= entry.startMs ? entry : undefined
+  }
+  return {
+    async hit(key, windowMs) {
+      const now = clock.now().getTime()
+      let entry = live(key, windowMs, now)
+      if (entry) entry.count += 1
+      else {
+        entry = { count: 1, startMs: now }
+        entries.delete(key)
+        if (entries.size >= maxKeys) entries.delete(entries.keys().next().value as string)
+        entries.set(key, entry)
+      }
+      return { count: entry.count, resetAtMs: entry.startMs + windowMs }
+    },
+    async peek(key, windowMs) {
+      const now = clock.now().getTime()
+      const entry = live(key, windowMs, now)
+      return entry
+        ? { count: entry.count, resetAtMs: entry.startMs + windowMs }
+        : { count: 0, resetAtMs: now }
+    },
+    async reset(key) {
+      entries.delete(key)
+    },
+  }
+}
+
+/**
+ * One atomic step per hit, so several API instances share one window. The window start is
+ * the caller's clock; the Redis expiry only garbage-collects finished windows.
+ */
+const HIT_SCRIPT = `
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local fields = redis.call('HMGET', KEYS[1], 'start', 'count')
+local start = tonumber(fields[1])
+if start == nil or now - start >= window or now < start then
+  redis.call('HSET', KEYS[1], 'start', now, 'count', 1)
+  redis.call('PEXPIRE', KEYS[1], window)
+  return {1, now}
+end
+return {redis.call('HINCRBY', KEYS[1], 'count', 1), start}
+`
+
+export function createRedisCounterStore(redis: Redis, prefix: string, clock: Clock): CounterStore {
+  return {
+    async hit(key, windowMs) {
+      const now = clock.now().getTime()
+      const [count, start] = (await redis.eval(HIT_SCRIPT, 1, prefix + key, now, windowMs)) as [
+        number,
+        number,
+      ]
+      return { count, resetAtMs: Number(start) + windowMs }
+    },
+    async peek(key, windowMs) {
+      const now = clock.now().getTime()
+      const [start, count] = await redis.hmget(prefix + key, 'start', 'count')
+      const startMs = Number(start)
+      if (start === null || now - startMs >= windowMs || now < startMs) {
+        return { count: 0, resetAtMs: now }
+      }
+      return { count: Number(count), resetAtMs: startMs + windowMs }
+    },
+    async reset(key) {
+      await redis.del(prefix + key)
+    },
+  }
+}

@@ -1,0 +1,251 @@
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestApp, type TestApp } from '../helpers/app.js'
+import { codeFrom } from '../helpers/smtp.js'
+
+const PASSWORD = 'flat-white-double-shot-9'
+const RATE_LIMITED = { detail: 'Too many requests, try again later', code: 'rate_limited' }
+const INVALID_CREDENTIALS = { detail: 'Incorrect email or password', code: 'invalid_credentials' }
+/** In CI Redis must be there (vitest.config.ts); locally the default server is tried. */
+const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+let counter = 0
+const uniqueEmail = () => `limits-${++counter}-${randomBytes(3).toString('hex')}@example.com`
+const get = (t: TestApp, url: string, remoteAddress = '127.0.0.1', headers = {}) =>
+  t.app.inject({ method: 'GET', url, remoteAddress, headers })
+const post = (t: TestApp, url: string, payload: Record<string, unknown>, remoteAddress?: string) =>
+  t.app.inject({ method: 'POST', url, payload, remoteAddress: remoteAddress ?? '127.0.0.1' })
+const login = (t: TestApp, email: string, password: string, remoteAddress?: string) =>
+  post(t, '/auth/login', { email, password }, remoteAddress)
+
+async function verifiedUser(t: TestApp) {
+  const email = uniqueEmail()
+  expect((await post(t, '/auth/signup', { email, password: PASSWORD })).statusCode).toBe(201)
+  const code = codeFrom(await t.inbox.waitForMessage(email, 1))
+  expect((await post(t, '/auth/verify', { email, code })).statusCode).toBe(200)
+  return email
+}
+
+function expectRateLimited(
+  response: Awaited<ReturnType<typeof get>>,
+  retryAfterMax: number,
+): number {
+  expect(response.statusCode).toBe(429)
+  expect(response.json()).toEqual(RATE_LIMITED)
+  const retryAfter = Number(response.headers['retry-after'])
+  expect(Number.isInteger(retryAfter)).toBe(true)
+  expect(retryAfter).toBeGreaterThanOrEqual(1)
+  expect(retryAfter).toBeLessThanOrEqual(retryAfterMax)
+  return retryAfter
+}
+
+describe('per-client request limit', () => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await createTestApp({ RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW: '1m' })
+  })
+  afterAll(() => t.close())
+
+  it('answers 429 with Retry-After past the limit, and resets after the window', async () => {
+    for (let i = 3; i >= 1; i--) {
+      const response = await get(t, '/openapi.json', '10.0.0.1')
+      expect(response.statusCode).toBe(200)
+      expect(response.headers['x-ratelimit-limit']).toBe('3')
+      expect(response.headers['x-ratelimit-remaining']).toBe(String(i - 1))
+    }
+    expectRateLimited(await get(t, '/openapi.json', '10.0.0.1'), 60)
+    // Any route counts: the limit is per client, not per route.
+    expectRateLimited(await get(t, '/users/me', '10.0.0.1'), 60)
+
+    t.clock.advance(30_000)
+    expectRateLimited(await get(t, '/openapi.json', '10.0.0.1'), 30)
+    t.clock.advance(30_000)
+    expect((await get(t, '/openapi.json', '10.0.0.1')).statusCode).toBe(200)
+  })
+
+  it('counts each client separately', async () => {
+    for (let i = 0; i < 3; i++) await get(t, '/openapi.json', '10.0.0.2')
+    expectRateLimited(await get(t, '/openapi.json', '10.0.0.2'), 60)
+    expect((await get(t, '/openapi.json', '10.0.0.3')).statusCode).toBe(200)
+  })
+
+  it('ignores X-Forwarded-For unless TRUST_PROXY says otherwise', async () => {
+    for (let i = 0; i < 3; i++) {
+      const response = await get(t, '/openapi.json', '10.0.0.4', {
+        'x-forwarded-for': `192.0.2.${i}`,
+      })
+      expect(response.statusCode).toBe(200)
+    }
+    const spoofed = await get(t, '/openapi.json', '10.0.0.4', { 'x-forwarded-for': '192.0.2.99' })
+    expectRateLimited(spoofed, 60)
+  })
+
+  it('never limits the health probes', async () => {
+    for (let i = 0; i < 3; i++) await get(t, '/openapi.json', '10.0.0.5')
+    for (let i = 0; i < 10; i++) {
+      expect((await get(t, '/health/live', '10.0.0.5')).statusCode).toBe(200)
+      expect((await get(t, '/health/ready', '10.0.0.5')).statusCode).toBe(200)
+    }
+  })
+})
+
+describe('behind a trusted proxy', () => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await createTestApp({ RATE_LIMIT_MAX: '2', TRUST_PROXY: '127.0.0.1' })
+  })
+  afterAll(() => t.close())
+
+  it('limits the client named by X-Forwarded-For', async () => {
+    const from = (client: string) =>
+      get(t, '/openapi.json', '127.0.0.1', { 'x-forwarded-for': client })
+    expect((await from('198.51.100.1')).statusCode).toBe(200)
+    expect((await from('198.51.100.1')).statusCode).toBe(200)
+    expectRateLimited(await from('198.51.100.1'), 60)
+    expect((await from('198.51.100.2')).statusCode).toBe(200)
+  })
+})
+
+describe('stricter limits on signup, login, resend and forgot', () => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await createTestApp({ RATE_LIMIT_MAX: '100', AUTH_RATE_LIMIT_MAX: '2' })
+  })
+  afterAll(() => t.close())
+
+  it.each([
+    ['/auth/password/forgot', () => ({ email: uniqueEmail() }), 202],
+    ['/auth/verify/resend', () => ({ email: uniqueEmail() }), 202],
+    ['/auth/signup', () => ({ email: uniqueEmail(), password: PASSWORD }), 201],
+    ['/auth/login', () => ({ email: uniqueEmail(), password: PASSWORD }), 401],
+  ])('%s allows AUTH_RATE_LIMIT_MAX per window and client', async (url, body, status) => {
+    const client = `10.1.0.${++counter}`
+    expect((await post(t, url, body(), client)).statusCode).toBe(status)
+    expect((await post(t, url, body(), client)).statusCode).toBe(status)
+    expectRateLimited(await post(t, url, body(), client), 60)
+    // The other routes keep their own budget; another client has its own.
+    expect((await get(t, '/openapi.json', client)).statusCode).toBe(200)
+    expect((await post(t, url, body(), `10.2.0.${counter}`)).statusCode).toBe(status)
+    t.clock.advance(60_000)
+    expect((await post(t, url, body(), client)).statusCode).toBe(status)
+  })
+})
+
+describe('RATE_LIMIT_MAX=0', () => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await createTestApp({ RATE_LIMIT_MAX: '0', LOGIN_MAX_FAILURES: '0' })
+  })
+  afterAll(() => t.close())
+
+  it('turns request limits off', async () => {
+    for (let i = 0; i < 15; i++) {
+      const response = await post(t, '/auth/password/forgot', { email: uniqueEmail() })
+      expect(response.statusCode).toBe(202)
+      expect(response.headers).not.toHaveProperty('x-ratelimit-limit')
+    }
+  })
+})
+
+describe('login throttling', () => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await createTestApp({ RATE_LIMIT_MAX: '0', LOGIN_MAX_FAILURES: '3' })
+  })
+  afterAll(() => t.close())
+
+  it('answers 429 after LOGIN_MAX_FAILURES failures for one e-mail and client, for 15 min', async () => {
+    const email = await verifiedUser(t)
+    for (let i = 0; i < 3; i++) {
+      const response = await login(t, email, 'wrong-password-123')
+      expect(response.statusCode).toBe(401)
+      expect(response.json()).toEqual(INVALID_CREDENTIALS)
+    }
+    // Even the right password: the attacker must not learn it is right.
+    const retryAfter = expectRateLimited(await login(t, email, PASSWORD), 900)
+    expect(retryAfter).toBeGreaterThan(800)
+    // The form login (OAuth2 password flow) is the same e-mail, differently spelled.
+    const form = await t.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: `username=${encodeURIComponent(` ${email.toUpperCase()} `)}&password=${PASSWORD}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })
+    expectRateLimited(form, 900)
+    // Another client, or another e-mail from this client, is not affected.
+    expect((await login(t, email, PASSWORD, '10.9.0.1')).statusCode).toBe(200)
+    expect((await login(t, uniqueEmail(), PASSWORD)).statusCode).toBe(401)
+
+    t.clock.advance(15 * 60_000)
+    expect((await login(t, email, PASSWORD)).statusCode).toBe(200)
+  })
+
+  it('counts only wrong credentials, and a success starts the count again', async () => {
+    const email = await verifiedUser(t)
+    await login(t, email, 'wrong-password-123')
+    await login(t, email, 'wrong-password-123')
+    expect((await login(t, email, PASSWORD)).statusCode).toBe(200)
+    await login(t, email, 'wrong-password-123')
+    await login(t, email, 'wrong-password-123')
+    expect((await login(t, email, 'wrong-password-123')).statusCode).toBe(401)
+    expectRateLimited(await login(t, email, 'wrong-password-123'), 900)
+  })
+
+  it('throttles unknown e-mails the same way (no enumeration)', async () => {
+    const email = uniqueEmail()
+    for (let i = 0; i < 3; i++) expect((await login(t, email, PASSWORD)).statusCode).toBe(401)
+    expectRateLimited(await login(t, email, PASSWORD), 900)
+  })
+})
+
+describe('with Redis, several instances share one limit', () => {
+  const prefix = `test-${randomBytes(6).toString('hex')}:`
+  const env = {
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: prefix,
+    RATE_LIMIT_MAX: '4',
+    LOGIN_MAX_FAILURES: '2',
+  }
+  let a: TestApp
+  let b: TestApp
+  let redis: Redis
+  beforeAll(async () => {
+    redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
+    await redis.ping().catch((error: Error) => {
+      throw new Error(`Redis is needed at ${redisUrl} (set TEST_REDIS_URL): ${error.message}`)
+    })
+    a = await createTestApp(env)
+    b = await createTestApp(env)
+  })
+  afterAll(async () => {
+    await a?.close()
+    await b?.close()
+    const keys = await redis.keys(`${prefix}*`)
+    if (keys.length > 0) await redis.del(...keys)
+    await redis.quit()
+  })
+
+  it('enforces one combined request limit', async () => {
+    expect((await get(a, '/openapi.json', '10.3.0.1')).statusCode).toBe(200)
+    expect((await get(b, '/openapi.json', '10.3.0.1')).statusCode).toBe(200)
+    expect((await get(a, '/openapi.json', '10.3.0.1')).statusCode).toBe(200)
+    const last = await get(b, '/openapi.json', '10.3.0.1')
+    expect(last.statusCode).toBe(200)
+    expect(last.headers['x-ratelimit-remaining']).toBe('0')
+    expectRateLimited(await get(a, '/openapi.json', '10.3.0.1'), 60)
+    expectRateLimited(await get(b, '/openapi.json', '10.3.0.1'), 60)
+    expect(await redis.keys(`${prefix}rl:*`)).not.toHaveLength(0)
+  })
+
+  it('shares the login failure count', async () => {
+    const email = uniqueEmail()
+    expect((await login(a, email, PASSWORD, '10.3.0.2')).statusCode).toBe(401)
+    expect((await login(b, email, PASSWORD, '10.3.0.2')).statusCode).toBe(401)
+    expectRateLimited(await login(a, email, PASSWORD, '10.3.0.2'), 900)
+    expectRateLimited(await login(b, email, PASSWORD, '10.3.0.2'), 900)
+    // The stored key is a hash: no e-mail address in Redis.
+    const keys = await redis.keys(`${prefix}*`)
+    expect(keys.join(' ')).not.toContain(email)
+  })
+})

@@ -104,6 +104,7 @@ export const TokenPairSchema = Type.Object(
   },
   {
     $id: 'TokenPair',
+    description: 'A new access token and refresh token; not to be cached',
     examples: [
       {
         access_token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl',
@@ -118,7 +119,10 @@ export type TokenPair = Static<typeof TokenPairSchema>
 
 export const AcceptedSchema = Type.Object(
   { detail: Type.String() },
-  { examples: [{ detail: 'If the account exists, an e-mail is on its way' }] },
+  {
+    description: 'Accepted; the same answer whether or not the account exists',
+    examples: [{ detail: 'If the account exists, an e-mail is on its way' }],
+  },
 )
 
 export const NoContentSchema = Type.Null({ description: 'No content' })

@@ -1,10 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
 import { sql } from 'drizzle-orm'
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import pg from 'pg'
 import * as schema from './schema.js'
 
@@ -62,6 +60,11 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
 async function openPglite(path: string | null, template?: Blob): Promise<Database> {
   const releaseLock = path === null ? () => {} : lockDataDirectory(path)
   try {
+    // Loaded only when used: on a PostgreSQL server the embedded engine would cost RAM.
+    const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([
+      import('@electric-sql/pglite'),
+      import('drizzle-orm/pglite'),
+    ])
     const client =
       path !== null ? new PGlite(path) : new PGlite(template ? { loadDataDir: template } : {})
     await client.waitReady

@@ -2,7 +2,6 @@ import { fileURLToPath } from 'node:url'
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
 import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator'
 import type { PgliteDatabase } from 'drizzle-orm/pglite'
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import type { Database } from './client.js'
 
 const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url))
@@ -15,6 +14,7 @@ const MIGRATION_LOCK_KEY = 4_106_731_001
  */
 export async function runMigrations(database: Database): Promise<void> {
   if (database.pool === null) {
+    const { migrate: migratePglite } = await import('drizzle-orm/pglite/migrator')
     await migratePglite(database.db as unknown as PgliteDatabase, { migrationsFolder })
     return
   }

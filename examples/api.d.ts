@@ -15,26 +15,7 @@ export interface paths {
          * Prometheus metrics
          * @description Prometheus text format: request counts and latency by route pattern, method and status; process metrics; sign-ups, verifications, logins, refreshes, reuse detections and cleanup deletions.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Prometheus text exposition format */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/plain": string;
-                    };
-                };
-            };
-        };
+        get: operations["metrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -54,29 +35,7 @@ export interface paths {
          * Liveness
          * @description Answers 200 while the process runs; touches nothing else.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example ok */
-                            status: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["live"];
         put?: never;
         post?: never;
         delete?: never;
@@ -96,43 +55,7 @@ export interface paths {
          * Readiness
          * @description Answers 200 when the database answers `select 1` within a short timeout, else 503.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example ok */
-                            status: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["ready"];
         put?: never;
         post?: never;
         delete?: never;
@@ -154,149 +77,7 @@ export interface paths {
          * Sign up
          * @description Creates an unverified account and e-mails a 6-digit verification code. The e-mail is stored trimmed and lower-cased; a password from a common-password list is `422 weak_password`.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    /**
-                     * @example {
-                     *       "email": "ana@example.com",
-                     *       "password": "correct horse battery staple",
-                     *       "full_name": "Ana Lima"
-                     *     }
-                     */
-                    "application/json": {
-                        /**
-                         * @description E-mail address; stored trimmed and lower-cased
-                         * @example ana@example.com
-                         */
-                        email: string;
-                        /**
-                         * @description 8 to 128 characters of any script, compared exactly; common passwords are refused
-                         * @example correct horse battery staple
-                         */
-                        password: string;
-                        /**
-                         * @description Display name, or null
-                         * @example Ana Lima
-                         */
-                        full_name?: string | null;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
-                         *       "email": "ana@example.com",
-                         *       "full_name": "Ana Lima",
-                         *       "role": "user",
-                         *       "is_verified": true,
-                         *       "is_active": true,
-                         *       "created_at": "2026-11-25T10:00:00.000Z",
-                         *       "updated_at": "2026-11-25T10:00:00.000Z"
-                         *     }
-                         */
-                        "application/json": {
-                            /**
-                             * @description ULID: 26 characters, Crockford base32
-                             * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
-                             */
-                            id: string;
-                            /**
-                             * @description E-mail address; stored trimmed and lower-cased
-                             * @example ana@example.com
-                             */
-                            email: string;
-                            /**
-                             * @description Display name, or null
-                             * @example Ana Lima
-                             */
-                            full_name: string | null;
-                            /** @description `user` or `admin` */
-                            role: "user" | "admin";
-                            is_verified: boolean;
-                            is_active: boolean;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description Invalid input (FastAPI shape): one item per problem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": [
-                         *         {
-                         *           "loc": [
-                         *             "body",
-                         *             "email"
-                         *           ],
-                         *           "msg": "Field required",
-                         *           "type": "missing"
-                         *         }
-                         *       ],
-                         *       "code": "validation_error"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: {
-                                loc: (string | number)[];
-                                msg: string;
-                                type: string;
-                            }[];
-                            /** @example validation_error */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["signup"];
         delete?: never;
         options?: never;
         head?: never;
@@ -316,157 +97,7 @@ export interface paths {
          * Verify the e-mail address
          * @description Checks the 6-digit code sent at sign-up. A code is single use, expires, and is burned after 5 wrong tries: all of these, and an unknown address, are `400 invalid_code`.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    /**
-                     * @example {
-                     *       "email": "ana@example.com",
-                     *       "code": "042917"
-                     *     }
-                     */
-                    "application/json": {
-                        /**
-                         * @description E-mail address; stored trimmed and lower-cased
-                         * @example ana@example.com
-                         */
-                        email: string;
-                        /**
-                         * @description The 6-digit code from the e-mail
-                         * @example 042917
-                         */
-                        code: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
-                         *       "email": "ana@example.com",
-                         *       "full_name": "Ana Lima",
-                         *       "role": "user",
-                         *       "is_verified": true,
-                         *       "is_active": true,
-                         *       "created_at": "2026-11-25T10:00:00.000Z",
-                         *       "updated_at": "2026-11-25T10:00:00.000Z"
-                         *     }
-                         */
-                        "application/json": {
-                            /**
-                             * @description ULID: 26 characters, Crockford base32
-                             * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
-                             */
-                            id: string;
-                            /**
-                             * @description E-mail address; stored trimmed and lower-cased
-                             * @example ana@example.com
-                             */
-                            email: string;
-                            /**
-                             * @description Display name, or null
-                             * @example Ana Lima
-                             */
-                            full_name: string | null;
-                            /** @description `user` or `admin` */
-                            role: "user" | "admin";
-                            is_verified: boolean;
-                            is_active: boolean;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description Invalid input (FastAPI shape): one item per problem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": [
-                         *         {
-                         *           "loc": [
-                         *             "body",
-                         *             "email"
-                         *           ],
-                         *           "msg": "Field required",
-                         *           "type": "missing"
-                         *         }
-                         *       ],
-                         *       "code": "validation_error"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: {
-                                loc: (string | number)[];
-                                msg: string;
-                                type: string;
-                            }[];
-                            /** @example validation_error */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["verifyEmail"];
         delete?: never;
         options?: never;
         head?: never;
@@ -486,94 +117,7 @@ export interface paths {
          * Send a new verification code
          * @description Always `202`, so the answer does not reveal whether an account exists. An unverified account gets a new code, which replaces the previous one.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    /**
-                     * @example {
-                     *       "email": "ana@example.com"
-                     *     }
-                     */
-                    "application/json": {
-                        /**
-                         * @description E-mail address; stored trimmed and lower-cased
-                         * @example ana@example.com
-                         */
-                        email: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": "If the account exists, an e-mail is on its way"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: string;
-                        };
-                    };
-                };
-                /** @description Invalid input (FastAPI shape): one item per problem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": [
-                         *         {
-                         *           "loc": [
-                         *             "body",
-                         *             "email"
-                         *           ],
-                         *           "msg": "Field required",
-                         *           "type": "missing"
-                         *         }
-                         *       ],
-                         *       "code": "validation_error"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: {
-                                loc: (string | number)[];
-                                msg: string;
-                                type: string;
-                            }[];
-                            /** @example validation_error */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["resendCode"];
         delete?: never;
         options?: never;
         head?: never;
@@ -593,157 +137,7 @@ export interface paths {
          * Log in
          * @description JSON `{email, password}`, or the OAuth2 password form (`username`, `password`; `grant_type`, `scope`, `client_id`, `client_secret` and a Basic `Authorization` header are accepted and ignored) so Swagger UI's *Authorize* button works. Unknown e-mail and wrong password give the same `401`; only with the right password are `403 email_not_verified` and `403 inactive_user` told.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    /**
-                     * @example {
-                     *       "email": "ana@example.com",
-                     *       "password": "correct horse battery staple"
-                     *     }
-                     */
-                    "application/json": {
-                        /**
-                         * @description E-mail address; stored trimmed and lower-cased
-                         * @example ana@example.com
-                         */
-                        email: string;
-                        password: string;
-                    };
-                    /**
-                     * @example {
-                     *       "grant_type": "password",
-                     *       "username": "ana@example.com",
-                     *       "password": "correct horse battery staple"
-                     *     }
-                     */
-                    "application/x-www-form-urlencoded": {
-                        /**
-                         * @description The e-mail address
-                         * @example ana@example.com
-                         */
-                        username: string;
-                        password: string;
-                        /** @enum {string} */
-                        grant_type?: "password";
-                        /** @description Accepted and ignored */
-                        scope?: string;
-                        /** @description Accepted and ignored */
-                        client_id?: string;
-                        /** @description Accepted and ignored */
-                        client_secret?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl",
-                         *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w",
-                         *       "token_type": "bearer",
-                         *       "expires_in": 900
-                         *     }
-                         */
-                        "application/json": {
-                            /** @description JWT (HS256, `typ: at+jwt`); send as Bearer */
-                            access_token: string;
-                            /** @description Opaque; single use, rotated on refresh */
-                            refresh_token: string;
-                            /** @enum {string} */
-                            token_type: "bearer";
-                            /** @description Seconds until the access token expires */
-                            expires_in: number;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description Invalid input (FastAPI shape): one item per problem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": [
-                         *         {
-                         *           "loc": [
-                         *             "body",
-                         *             "email"
-                         *           ],
-                         *           "msg": "Field required",
-                         *           "type": "missing"
-                         *         }
-                         *       ],
-                         *       "code": "validation_error"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: {
-                                loc: (string | number)[];
-                                msg: string;
-                                type: string;
-                            }[];
-                            /** @example validation_error */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["login"];
         delete?: never;
         options?: never;
         head?: never;
@@ -763,118 +157,7 @@ export interface paths {
          * Refresh the tokens
          * @description Spends the refresh token and returns a new pair of the same login. A spent token presented again within `REFRESH_REUSE_GRACE` is `401`; after it, the whole login is revoked (reuse detection).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    /**
-                     * @example {
-                     *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w"
-                     *     }
-                     */
-                    "application/json": {
-                        /**
-                         * @description An opaque refresh token from login or refresh
-                         * @example q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w
-                         */
-                        refresh_token: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl",
-                         *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w",
-                         *       "token_type": "bearer",
-                         *       "expires_in": 900
-                         *     }
-                         */
-                        "application/json": {
-                            /** @description JWT (HS256, `typ: at+jwt`); send as Bearer */
-                            access_token: string;
-                            /** @description Opaque; single use, rotated on refresh */
-                            refresh_token: string;
-                            /** @enum {string} */
-                            token_type: "bearer";
-                            /** @description Seconds until the access token expires */
-                            expires_in: number;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description Invalid input (FastAPI shape): one item per problem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": [
-                         *         {
-                         *           "loc": [
-                         *             "body",
-                         *             "email"
-                         *           ],
-                         *           "msg": "Field required",
-                         *           "type": "missing"
-                         *         }
-                         *       ],
-                         *       "code": "validation_error"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: {
-                                loc: (string | number)[];
-                                msg: string;
-                                type: string;
-                            }[];
-                            /** @example validation_error */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["refresh"];
         delete?: never;
         options?: never;
         head?: never;
@@ -894,99 +177,7 @@ export interface paths {
          * Log out
          * @description Revokes every refresh token of the login this token belongs to.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    /**
-                     * @example {
-                     *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w"
-                     *     }
-                     */
-                    "application/json": {
-                        /**
-                         * @description An opaque refresh token from login or refresh
-                         * @example q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w
-                         */
-                        refresh_token: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description No content */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description Invalid input (FastAPI shape): one item per problem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": [
-                         *         {
-                         *           "loc": [
-                         *             "body",
-                         *             "email"
-                         *           ],
-                         *           "msg": "Field required",
-                         *           "type": "missing"
-                         *         }
-                         *       ],
-                         *       "code": "validation_error"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: {
-                                loc: (string | number)[];
-                                msg: string;
-                                type: string;
-                            }[];
-                            /** @example validation_error */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["logout"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1006,94 +197,7 @@ export interface paths {
          * Ask for a password-reset code
          * @description Always `202`, so the answer does not reveal whether an account exists. An existing account gets a 6-digit reset code by e-mail.
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    /**
-                     * @example {
-                     *       "email": "ana@example.com"
-                     *     }
-                     */
-                    "application/json": {
-                        /**
-                         * @description E-mail address; stored trimmed and lower-cased
-                         * @example ana@example.com
-                         */
-                        email: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": "If the account exists, an e-mail is on its way"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: string;
-                        };
-                    };
-                };
-                /** @description Invalid input (FastAPI shape): one item per problem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": [
-                         *         {
-                         *           "loc": [
-                         *             "body",
-                         *             "email"
-                         *           ],
-                         *           "msg": "Field required",
-                         *           "type": "missing"
-                         *         }
-                         *       ],
-                         *       "code": "validation_error"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: {
-                                loc: (string | number)[];
-                                msg: string;
-                                type: string;
-                            }[];
-                            /** @example validation_error */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["forgotPassword"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1113,111 +217,7 @@ export interface paths {
          * Reset the password with a code
          * @description Sets a new password, revokes every refresh token of the user and rejects access tokens issued before, and verifies an unverified account (the code proved the address).
          */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    /**
-                     * @example {
-                     *       "email": "ana@example.com",
-                     *       "code": "042917",
-                     *       "new_password": "a new and long passphrase"
-                     *     }
-                     */
-                    "application/json": {
-                        /**
-                         * @description E-mail address; stored trimmed and lower-cased
-                         * @example ana@example.com
-                         */
-                        email: string;
-                        /**
-                         * @description The 6-digit code from the e-mail
-                         * @example 042917
-                         */
-                        code: string;
-                        /**
-                         * @description 8 to 128 characters of any script, compared exactly; common passwords are refused
-                         * @example correct horse battery staple
-                         */
-                        new_password: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description No content */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description Invalid input (FastAPI shape): one item per problem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": [
-                         *         {
-                         *           "loc": [
-                         *             "body",
-                         *             "email"
-                         *           ],
-                         *           "msg": "Field required",
-                         *           "type": "missing"
-                         *         }
-                         *       ],
-                         *       "code": "validation_error"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: {
-                                loc: (string | number)[];
-                                msg: string;
-                                type: string;
-                            }[];
-                            /** @example validation_error */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        post: operations["resetPassword"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1235,76 +235,7 @@ export interface paths {
          * The signed-in user
          * @description Returns the user the access token belongs to.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
-                         *       "email": "ana@example.com",
-                         *       "full_name": "Ana Lima",
-                         *       "role": "user",
-                         *       "is_verified": true,
-                         *       "is_active": true,
-                         *       "created_at": "2026-11-25T10:00:00.000Z",
-                         *       "updated_at": "2026-11-25T10:00:00.000Z"
-                         *     }
-                         */
-                        "application/json": {
-                            /**
-                             * @description ULID: 26 characters, Crockford base32
-                             * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
-                             */
-                            id: string;
-                            /**
-                             * @description E-mail address; stored trimmed and lower-cased
-                             * @example ana@example.com
-                             */
-                            email: string;
-                            /**
-                             * @description Display name, or null
-                             * @example Ana Lima
-                             */
-                            full_name: string | null;
-                            /** @description `user` or `admin` */
-                            role: "user" | "admin";
-                            is_verified: boolean;
-                            is_active: boolean;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getMe"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1313,7 +244,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/": {
+    "/users": {
         parameters: {
             query?: never;
             header?: never;
@@ -1324,123 +255,7 @@ export interface paths {
          * List users (admin)
          * @description Newest first, by keyset pagination on `(created_at, id)`: pass `next_cursor` back as `cursor` for the next page (null on the last one); every page costs the same however deep it is. Filters combine; `q` is a case-insensitive prefix of the e-mail address or the full name. A cursor that was not produced by this API is `422`.
          */
-        get: {
-            parameters: {
-                query: {
-                    /** @description Page size, 1 to 100 */
-                    limit: number;
-                    /** @description Opaque: `next_cursor` of the previous page */
-                    cursor?: string;
-                    /** @description `user` or `admin` */
-                    role?: "user" | "admin";
-                    /** @description Only verified (`true`) or unverified (`false`) users */
-                    is_verified?: boolean;
-                    /** @description Only active (`true`) or deactivated (`false`) users */
-                    is_active?: boolean;
-                    /**
-                     * @description Case-insensitive prefix of the e-mail address or the full name
-                     * @example ana
-                     */
-                    q?: string;
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description One page of users, newest first */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "items": [
-                         *         {
-                         *           "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
-                         *           "email": "ana@example.com",
-                         *           "full_name": "Ana Lima",
-                         *           "role": "user",
-                         *           "is_verified": true,
-                         *           "is_active": true,
-                         *           "created_at": "2026-11-25T10:00:00.000Z",
-                         *           "updated_at": "2026-11-25T10:00:00.000Z"
-                         *         }
-                         *       ],
-                         *       "next_cursor": "WyIyMDI2LTExLTI1VDEwOjAwOjAwLjAwMDAwMFoiLCIwMUpEOFg0WlFLM1Y3TTJONVA2UjhTOVQwVyJd"
-                         *     }
-                         */
-                        "application/json": {
-                            items: components["schemas"]["User"][];
-                            /** @description Pass as `cursor` for the next page; null on the last page */
-                            next_cursor: string | null;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description Invalid input (FastAPI shape): one item per problem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": [
-                         *         {
-                         *           "loc": [
-                         *             "body",
-                         *             "email"
-                         *           ],
-                         *           "msg": "Field required",
-                         *           "type": "missing"
-                         *         }
-                         *       ],
-                         *       "code": "validation_error"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: {
-                                loc: (string | number)[];
-                                msg: string;
-                                type: string;
-                            }[];
-                            /** @example validation_error */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["listUsers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1460,445 +275,21 @@ export interface paths {
          * Get a user (admin)
          * @description One user by id. A malformed id is `422`, an unknown one `404`.
          */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /**
-                     * @description ULID: 26 characters, Crockford base32
-                     * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
-                     */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
-                         *       "email": "ana@example.com",
-                         *       "full_name": "Ana Lima",
-                         *       "role": "user",
-                         *       "is_verified": true,
-                         *       "is_active": true,
-                         *       "created_at": "2026-11-25T10:00:00.000Z",
-                         *       "updated_at": "2026-11-25T10:00:00.000Z"
-                         *     }
-                         */
-                        "application/json": {
-                            /**
-                             * @description ULID: 26 characters, Crockford base32
-                             * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
-                             */
-                            id: string;
-                            /**
-                             * @description E-mail address; stored trimmed and lower-cased
-                             * @example ana@example.com
-                             */
-                            email: string;
-                            /**
-                             * @description Display name, or null
-                             * @example Ana Lima
-                             */
-                            full_name: string | null;
-                            /** @description `user` or `admin` */
-                            role: "user" | "admin";
-                            is_verified: boolean;
-                            is_active: boolean;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description Invalid input (FastAPI shape): one item per problem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": [
-                         *         {
-                         *           "loc": [
-                         *             "body",
-                         *             "email"
-                         *           ],
-                         *           "msg": "Field required",
-                         *           "type": "missing"
-                         *         }
-                         *       ],
-                         *       "code": "validation_error"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: {
-                                loc: (string | number)[];
-                                msg: string;
-                                type: string;
-                            }[];
-                            /** @example validation_error */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        get: operations["getUser"];
         put?: never;
         post?: never;
         /**
          * Delete a user (admin)
          * @description Deletes the user with their codes and refresh tokens; their access tokens stop working at once. The last active admin cannot be deleted (`409 last_admin`).
          */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /**
-                     * @description ULID: 26 characters, Crockford base32
-                     * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
-                     */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Deleted */
-                204: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content?: never;
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description Invalid input (FastAPI shape): one item per problem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": [
-                         *         {
-                         *           "loc": [
-                         *             "body",
-                         *             "email"
-                         *           ],
-                         *           "msg": "Field required",
-                         *           "type": "missing"
-                         *         }
-                         *       ],
-                         *       "code": "validation_error"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: {
-                                loc: (string | number)[];
-                                msg: string;
-                                type: string;
-                            }[];
-                            /** @example validation_error */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        delete: operations["deleteUser"];
         options?: never;
         head?: never;
         /**
          * Update a user
          * @description Users may change their own `full_name`, and their `password` together with `current_password` (missing: `422`; wrong: `422 invalid_credentials` at `["body", "current_password"]`). Admins may change any user, including `email` (`409 email_taken`), `role`, `is_verified`, `is_active` and `password` without `current_password`. A non-admin touching another user, or an admin-only field, gets `403`. A password change logs the user out everywhere: earlier access tokens are rejected and refresh tokens revoked; deactivation revokes refresh tokens too. The last active admin cannot be demoted or deactivated (`409 last_admin`).
          */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /**
-                     * @description ULID: 26 characters, Crockford base32
-                     * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
-                     */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            /** @description Fields to change; absent fields stay as they are. Users may change `full_name`, and `password` together with `current_password`; the other fields are for admins. */
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /**
-                         * @description Display name, or null
-                         * @example Ana Lima
-                         */
-                        full_name?: string | null;
-                        /**
-                         * @description 8 to 128 characters of any script, compared exactly; common passwords are refused
-                         * @example correct horse battery staple
-                         */
-                        password?: string;
-                        /** @description Required with `password` when users change their own password; checked whenever sent */
-                        current_password?: string;
-                        /**
-                         * @description Admins only; must stay unique
-                         * @example ana@example.com
-                         */
-                        email?: string;
-                        /** @description Admins only */
-                        role?: "user" | "admin";
-                        /** @description Admins only */
-                        is_verified?: boolean;
-                        /** @description Admins only; `false` also revokes refresh tokens */
-                        is_active?: boolean;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
-                         *       "email": "ana@example.com",
-                         *       "full_name": "Ana Lima",
-                         *       "role": "user",
-                         *       "is_verified": true,
-                         *       "is_active": true,
-                         *       "created_at": "2026-11-25T10:00:00.000Z",
-                         *       "updated_at": "2026-11-25T10:00:00.000Z"
-                         *     }
-                         */
-                        "application/json": {
-                            /**
-                             * @description ULID: 26 characters, Crockford base32
-                             * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
-                             */
-                            id: string;
-                            /**
-                             * @description E-mail address; stored trimmed and lower-cased
-                             * @example ana@example.com
-                             */
-                            email: string;
-                            /**
-                             * @description Display name, or null
-                             * @example Ana Lima
-                             */
-                            full_name: string | null;
-                            /** @description `user` or `admin` */
-                            role: "user" | "admin";
-                            is_verified: boolean;
-                            is_active: boolean;
-                            /** Format: date-time */
-                            created_at: string;
-                            /** Format: date-time */
-                            updated_at: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description An error: a human sentence and a stable machine code */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** @example Email already registered */
-                            detail: string;
-                            /** @example email_taken */
-                            code: string;
-                        };
-                    };
-                };
-                /** @description Invalid input (FastAPI shape): one item per problem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "detail": [
-                         *         {
-                         *           "loc": [
-                         *             "body",
-                         *             "email"
-                         *           ],
-                         *           "msg": "Field required",
-                         *           "type": "missing"
-                         *         }
-                         *       ],
-                         *       "code": "validation_error"
-                         *     }
-                         */
-                        "application/json": {
-                            detail: {
-                                loc: (string | number)[];
-                                msg: string;
-                                type: string;
-                            }[];
-                            /** @example validation_error */
-                            code: string;
-                        };
-                    };
-                };
-            };
-        };
+        patch: operations["updateUser"];
         trace?: never;
     };
 }
@@ -1906,6 +297,7 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * @description A user account; passwords, hashes and codes are never part of it
          * @example {
          *       "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
          *       "email": "ana@example.com",
@@ -1950,4 +342,1796 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+        };
+    };
+    live: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Healthy */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @example ok */
+                        status: string;
+                    };
+                };
+            };
+        };
+    };
+    ready: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Healthy */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ok"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @example ok */
+                        status: string;
+                    };
+                };
+            };
+            /** @description Temporarily unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Database unavailable",
+                     *       "code": "service_unavailable"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+    signup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "ana@example.com",
+                 *       "password": "correct horse battery staple",
+                 *       "full_name": "Ana Lima"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description E-mail address; stored trimmed and lower-cased
+                     * @example ana@example.com
+                     */
+                    email: string;
+                    /**
+                     * @description 8 to 128 characters of any script, compared exactly; common passwords are refused
+                     * @example correct horse battery staple
+                     */
+                    password: string;
+                    /**
+                     * @description Display name, or null
+                     * @example Ana Lima
+                     */
+                    full_name?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description A user account; passwords, hashes and codes are never part of it */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
+                     *       "email": "ana@example.com",
+                     *       "full_name": "Ana Lima",
+                     *       "role": "user",
+                     *       "is_verified": true,
+                     *       "is_active": true,
+                     *       "created_at": "2026-11-25T10:00:00.000Z",
+                     *       "updated_at": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * @description ULID: 26 characters, Crockford base32
+                         * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
+                         */
+                        id: string;
+                        /**
+                         * @description E-mail address; stored trimmed and lower-cased
+                         * @example ana@example.com
+                         */
+                        email: string;
+                        /**
+                         * @description Display name, or null
+                         * @example Ana Lima
+                         */
+                        full_name: string | null;
+                        /** @description `user` or `admin` */
+                        role: "user" | "admin";
+                        is_verified: boolean;
+                        is_active: boolean;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Email already registered",
+                     *       "code": "email_taken"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: {
+                            loc: (string | number)[];
+                            msg: string;
+                            type: string;
+                        }[];
+                        /** @example validation_error */
+                        code: string;
+                    };
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+    verifyEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "ana@example.com",
+                 *       "code": "042917"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description E-mail address; stored trimmed and lower-cased
+                     * @example ana@example.com
+                     */
+                    email: string;
+                    /**
+                     * @description The 6-digit code from the e-mail
+                     * @example 042917
+                     */
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A user account; passwords, hashes and codes are never part of it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
+                     *       "email": "ana@example.com",
+                     *       "full_name": "Ana Lima",
+                     *       "role": "user",
+                     *       "is_verified": true,
+                     *       "is_active": true,
+                     *       "created_at": "2026-11-25T10:00:00.000Z",
+                     *       "updated_at": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * @description ULID: 26 characters, Crockford base32
+                         * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
+                         */
+                        id: string;
+                        /**
+                         * @description E-mail address; stored trimmed and lower-cased
+                         * @example ana@example.com
+                         */
+                        email: string;
+                        /**
+                         * @description Display name, or null
+                         * @example Ana Lima
+                         */
+                        full_name: string | null;
+                        /** @description `user` or `admin` */
+                        role: "user" | "admin";
+                        is_verified: boolean;
+                        is_active: boolean;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid or expired code",
+                     *       "code": "invalid_code"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Email already registered",
+                     *       "code": "email_taken"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: {
+                            loc: (string | number)[];
+                            msg: string;
+                            type: string;
+                        }[];
+                        /** @example validation_error */
+                        code: string;
+                    };
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+    resendCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "ana@example.com"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description E-mail address; stored trimmed and lower-cased
+                     * @example ana@example.com
+                     */
+                    email: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted; the same answer whether or not the account exists */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "If the account exists, an e-mail is on its way"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: {
+                            loc: (string | number)[];
+                            msg: string;
+                            type: string;
+                        }[];
+                        /** @example validation_error */
+                        code: string;
+                    };
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+    login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "ana@example.com",
+                 *       "password": "correct horse battery staple"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description E-mail address; stored trimmed and lower-cased
+                     * @example ana@example.com
+                     */
+                    email: string;
+                    password: string;
+                };
+                /**
+                 * @example {
+                 *       "grant_type": "password",
+                 *       "username": "ana@example.com",
+                 *       "password": "correct horse battery staple"
+                 *     }
+                 */
+                "application/x-www-form-urlencoded": {
+                    /**
+                     * @description The e-mail address
+                     * @example ana@example.com
+                     */
+                    username: string;
+                    password: string;
+                    /** @enum {string} */
+                    grant_type?: "password";
+                    /** @description Accepted and ignored */
+                    scope?: string;
+                    /** @description Accepted and ignored */
+                    client_id?: string;
+                    /** @description Accepted and ignored */
+                    client_secret?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A new access token and refresh token; not to be cached */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl",
+                     *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w",
+                     *       "token_type": "bearer",
+                     *       "expires_in": 900
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description JWT (HS256, `typ: at+jwt`); send as Bearer */
+                        access_token: string;
+                        /** @description Opaque; single use, rotated on refresh */
+                        refresh_token: string;
+                        /** @enum {string} */
+                        token_type: "bearer";
+                        /** @description Seconds until the access token expires */
+                        expires_in: number;
+                    };
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not enough permissions",
+                     *       "code": "forbidden"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: {
+                            loc: (string | number)[];
+                            msg: string;
+                            type: string;
+                        }[];
+                        /** @example validation_error */
+                        code: string;
+                    };
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+    refresh: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description An opaque refresh token from login or refresh
+                     * @example q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w
+                     */
+                    refresh_token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A new access token and refresh token; not to be cached */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl",
+                     *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w",
+                     *       "token_type": "bearer",
+                     *       "expires_in": 900
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description JWT (HS256, `typ: at+jwt`); send as Bearer */
+                        access_token: string;
+                        /** @description Opaque; single use, rotated on refresh */
+                        refresh_token: string;
+                        /** @enum {string} */
+                        token_type: "bearer";
+                        /** @description Seconds until the access token expires */
+                        expires_in: number;
+                    };
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: {
+                            loc: (string | number)[];
+                            msg: string;
+                            type: string;
+                        }[];
+                        /** @example validation_error */
+                        code: string;
+                    };
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description An opaque refresh token from login or refresh
+                     * @example q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w
+                     */
+                    refresh_token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: {
+                            loc: (string | number)[];
+                            msg: string;
+                            type: string;
+                        }[];
+                        /** @example validation_error */
+                        code: string;
+                    };
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+    forgotPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "ana@example.com"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description E-mail address; stored trimmed and lower-cased
+                     * @example ana@example.com
+                     */
+                    email: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Accepted; the same answer whether or not the account exists */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "If the account exists, an e-mail is on its way"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                    };
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: {
+                            loc: (string | number)[];
+                            msg: string;
+                            type: string;
+                        }[];
+                        /** @example validation_error */
+                        code: string;
+                    };
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+    resetPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "ana@example.com",
+                 *       "code": "042917",
+                 *       "new_password": "a new and long passphrase"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description E-mail address; stored trimmed and lower-cased
+                     * @example ana@example.com
+                     */
+                    email: string;
+                    /**
+                     * @description The 6-digit code from the e-mail
+                     * @example 042917
+                     */
+                    code: string;
+                    /**
+                     * @description 8 to 128 characters of any script, compared exactly; common passwords are refused
+                     * @example correct horse battery staple
+                     */
+                    new_password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description No content */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid or expired code",
+                     *       "code": "invalid_code"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: {
+                            loc: (string | number)[];
+                            msg: string;
+                            type: string;
+                        }[];
+                        /** @example validation_error */
+                        code: string;
+                    };
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+    getMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A user account; passwords, hashes and codes are never part of it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
+                     *       "email": "ana@example.com",
+                     *       "full_name": "Ana Lima",
+                     *       "role": "user",
+                     *       "is_verified": true,
+                     *       "is_active": true,
+                     *       "created_at": "2026-11-25T10:00:00.000Z",
+                     *       "updated_at": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * @description ULID: 26 characters, Crockford base32
+                         * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
+                         */
+                        id: string;
+                        /**
+                         * @description E-mail address; stored trimmed and lower-cased
+                         * @example ana@example.com
+                         */
+                        email: string;
+                        /**
+                         * @description Display name, or null
+                         * @example Ana Lima
+                         */
+                        full_name: string | null;
+                        /** @description `user` or `admin` */
+                        role: "user" | "admin";
+                        is_verified: boolean;
+                        is_active: boolean;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+    listUsers: {
+        parameters: {
+            query: {
+                /** @description Page size, 1 to 100 */
+                limit: number;
+                /** @description Opaque: `next_cursor` of the previous page */
+                cursor?: string;
+                /** @description `user` or `admin` */
+                role?: "user" | "admin";
+                /** @description Only verified (`true`) or unverified (`false`) users */
+                is_verified?: boolean;
+                /** @description Only active (`true`) or deactivated (`false`) users */
+                is_active?: boolean;
+                /**
+                 * @description Case-insensitive prefix of the e-mail address or the full name
+                 * @example ana
+                 */
+                q?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of users, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
+                     *           "email": "ana@example.com",
+                     *           "full_name": "Ana Lima",
+                     *           "role": "user",
+                     *           "is_verified": true,
+                     *           "is_active": true,
+                     *           "created_at": "2026-11-25T10:00:00.000Z",
+                     *           "updated_at": "2026-11-25T10:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "WyIyMDI2LTExLTI1VDEwOjAwOjAwLjAwMDAwMFoiLCIwMUpEOFg0WlFLM1Y3TTJONVA2UjhTOVQwVyJd"
+                     *     }
+                     */
+                    "application/json": {
+                        items: components["schemas"]["User"][];
+                        /** @description Pass as `cursor` for the next page; null on the last page */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not enough permissions",
+                     *       "code": "forbidden"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: {
+                            loc: (string | number)[];
+                            msg: string;
+                            type: string;
+                        }[];
+                        /** @example validation_error */
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+    getUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description ULID: 26 characters, Crockford base32
+                 * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A user account; passwords, hashes and codes are never part of it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
+                     *       "email": "ana@example.com",
+                     *       "full_name": "Ana Lima",
+                     *       "role": "user",
+                     *       "is_verified": true,
+                     *       "is_active": true,
+                     *       "created_at": "2026-11-25T10:00:00.000Z",
+                     *       "updated_at": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * @description ULID: 26 characters, Crockford base32
+                         * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
+                         */
+                        id: string;
+                        /**
+                         * @description E-mail address; stored trimmed and lower-cased
+                         * @example ana@example.com
+                         */
+                        email: string;
+                        /**
+                         * @description Display name, or null
+                         * @example Ana Lima
+                         */
+                        full_name: string | null;
+                        /** @description `user` or `admin` */
+                        role: "user" | "admin";
+                        is_verified: boolean;
+                        is_active: boolean;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not enough permissions",
+                     *       "code": "forbidden"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "code": "not_found"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: {
+                            loc: (string | number)[];
+                            msg: string;
+                            type: string;
+                        }[];
+                        /** @example validation_error */
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+    deleteUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description ULID: 26 characters, Crockford base32
+                 * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not enough permissions",
+                     *       "code": "forbidden"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "code": "not_found"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Email already registered",
+                     *       "code": "email_taken"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: {
+                            loc: (string | number)[];
+                            msg: string;
+                            type: string;
+                        }[];
+                        /** @example validation_error */
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+    updateUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description ULID: 26 characters, Crockford base32
+                 * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Fields to change; absent fields stay as they are. Users may change `full_name`, and `password` together with `current_password`; the other fields are for admins. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Display name, or null
+                     * @example Ana Lima
+                     */
+                    full_name?: string | null;
+                    /**
+                     * @description 8 to 128 characters of any script, compared exactly; common passwords are refused
+                     * @example correct horse battery staple
+                     */
+                    password?: string;
+                    /** @description Required with `password` when users change their own password; checked whenever sent */
+                    current_password?: string;
+                    /**
+                     * @description Admins only; must stay unique
+                     * @example ana@example.com
+                     */
+                    email?: string;
+                    /** @description Admins only */
+                    role?: "user" | "admin";
+                    /** @description Admins only */
+                    is_verified?: boolean;
+                    /** @description Admins only; `false` also revokes refresh tokens */
+                    is_active?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description A user account; passwords, hashes and codes are never part of it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
+                     *       "email": "ana@example.com",
+                     *       "full_name": "Ana Lima",
+                     *       "role": "user",
+                     *       "is_verified": true,
+                     *       "is_active": true,
+                     *       "created_at": "2026-11-25T10:00:00.000Z",
+                     *       "updated_at": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": {
+                        /**
+                         * @description ULID: 26 characters, Crockford base32
+                         * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
+                         */
+                        id: string;
+                        /**
+                         * @description E-mail address; stored trimmed and lower-cased
+                         * @example ana@example.com
+                         */
+                        email: string;
+                        /**
+                         * @description Display name, or null
+                         * @example Ana Lima
+                         */
+                        full_name: string | null;
+                        /** @description `user` or `admin` */
+                        role: "user" | "admin";
+                        is_verified: boolean;
+                        is_active: boolean;
+                        /** Format: date-time */
+                        created_at: string;
+                        /** Format: date-time */
+                        updated_at: string;
+                    };
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not enough permissions",
+                     *       "code": "forbidden"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "code": "not_found"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Email already registered",
+                     *       "code": "email_taken"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
+                        code: string;
+                    };
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: {
+                            loc: (string | number)[];
+                            msg: string;
+                            type: string;
+                        }[];
+                        /** @example validation_error */
+                        code: string;
+                    };
+                };
+            };
+        };
+    };
+}

@@ -46,6 +46,8 @@ export function registerMetrics(app: FastifyInstance, metrics: Metrics) {
       schema: {
         tags: ['operations'],
         summary: 'Prometheus metrics',
+        operationId: 'metrics',
+        security: [],
         description:
           'Prometheus text format: request counts and latency by route pattern, method and status; process metrics; sign-ups, verifications, logins, refreshes, reuse detections and cleanup deletions.',
         produces: ['text/plain'],

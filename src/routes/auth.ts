@@ -50,6 +50,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       schema: {
         tags: ['auth'],
         summary: 'Sign up',
+        operationId: 'signup',
+        security: [],
         description:
           'Creates an unverified account and e-mails a 6-digit verification code. The e-mail is stored trimmed and lower-cased; a password from a common-password list is `422 weak_password`.',
         body: SignupBodySchema,
@@ -69,6 +71,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       schema: {
         tags: ['auth'],
         summary: 'Verify the e-mail address',
+        operationId: 'verifyEmail',
+        security: [],
         description:
           'Checks the 6-digit code sent at sign-up. A code is single use, expires, and is burned after 5 wrong tries: all of these, and an unknown address, are `400 invalid_code`.',
         body: VerifyBodySchema,
@@ -84,6 +88,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       schema: {
         tags: ['auth'],
         summary: 'Send a new verification code',
+        operationId: 'resendCode',
+        security: [],
         description:
           'Always `202`, so the answer does not reveal whether an account exists. An unverified account gets a new code, which replaces the previous one.',
         body: EmailBodySchema,
@@ -107,6 +113,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         schema: {
           tags: ['auth'],
           summary: 'Log in',
+          operationId: 'login',
+          security: [],
           description:
             "JSON `{email, password}`, or the OAuth2 password form (`username`, `password`; `grant_type`, `scope`, `client_id`, `client_secret` and a Basic `Authorization` header are accepted and ignored) so Swagger UI's *Authorize* button works. Unknown e-mail and wrong password give the same `401`; only with the right password are `403 email_not_verified` and `403 inactive_user` told.",
           body: {
@@ -132,6 +140,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       schema: {
         tags: ['auth'],
         summary: 'Refresh the tokens',
+        operationId: 'refresh',
+        security: [],
         description:
           'Spends the refresh token and returns a new pair of the same login. A spent token presented again within `REFRESH_REUSE_GRACE` is `401`; after it, the whole login is revoked (reuse detection).',
         body: RefreshBodySchema,
@@ -147,6 +157,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       schema: {
         tags: ['auth'],
         summary: 'Log out',
+        operationId: 'logout',
+        security: [],
         description: 'Revokes every refresh token of the login this token belongs to.',
         body: RefreshBodySchema,
         response: { 204: NoContentSchema, ...errorResponses(401, 422, 429) },
@@ -164,6 +176,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       schema: {
         tags: ['auth'],
         summary: 'Ask for a password-reset code',
+        operationId: 'forgotPassword',
+        security: [],
         description:
           'Always `202`, so the answer does not reveal whether an account exists. An existing account gets a 6-digit reset code by e-mail.',
         body: EmailBodySchema,
@@ -182,6 +196,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       schema: {
         tags: ['auth'],
         summary: 'Reset the password with a code',
+        operationId: 'resetPassword',
+        security: [],
         description:
           'Sets a new password, revokes every refresh token of the user and rejects access tokens issued before, and verifies an unverified account (the code proved the address).',
         body: ResetPasswordBodySchema,

@@ -1,9 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { AppError } from '../core/errors.js'
-import { ErrorBodySchema } from '../schemas/common.js'
+import { errorResponses } from '../schemas/common.js'
 
-const StatusSchema = Type.Object({ status: Type.String({ examples: ['ok'] }) })
+const StatusSchema = Type.Object(
+  { status: Type.String({ examples: ['ok'] }) },
+  { description: 'Healthy', examples: [{ status: 'ok' }] },
+)
 
 export interface HealthRoutesOptions {
   /** Resolves when the database answers `select 1` in time. */
@@ -20,6 +23,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
       schema: {
         tags: ['operations'],
         summary: 'Liveness',
+        operationId: 'live',
+        security: [],
         description: 'Answers 200 while the process runs; touches nothing else.',
         response: { 200: StatusSchema },
       },
@@ -34,9 +39,11 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
       schema: {
         tags: ['operations'],
         summary: 'Readiness',
+        operationId: 'ready',
+        security: [],
         description:
           'Answers 200 when the database answers `select 1` within a short timeout, else 503.',
-        response: { 200: StatusSchema, 503: ErrorBodySchema },
+        response: { 200: StatusSchema, ...errorResponses(503) },
       },
       logLevel: 'warn',
     },

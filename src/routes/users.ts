@@ -34,6 +34,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
       schema: {
         tags: ['users'],
         summary: 'The signed-in user',
+        operationId: 'getMe',
         description: 'Returns the user the access token belongs to.',
         security,
         response: { 200: UserOutSchema, ...errorResponses(401) },
@@ -45,10 +46,13 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
   app.get(
     '/',
     {
+      // `/users`, as the contract names it; not `/users/` as well.
+      prefixTrailingSlash: 'no-slash',
       preHandler: adminOnly,
       schema: {
         tags: ['users'],
         summary: 'List users (admin)',
+        operationId: 'listUsers',
         description:
           'Newest first, by keyset pagination on `(created_at, id)`: pass `next_cursor` back as ' +
           '`cursor` for the next page (null on the last one); every page costs the same however ' +
@@ -72,6 +76,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
       schema: {
         tags: ['users'],
         summary: 'Get a user (admin)',
+        operationId: 'getUser',
         description: 'One user by id. A malformed id is `422`, an unknown one `404`.',
         security,
         params: UserIdParamsSchema,
@@ -88,6 +93,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
       schema: {
         tags: ['users'],
         summary: 'Update a user',
+        operationId: 'updateUser',
         description:
           'Users may change their own `full_name`, and their `password` together with ' +
           '`current_password` (missing: `422`; wrong: `422 invalid_credentials` at ' +
@@ -114,6 +120,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
       schema: {
         tags: ['users'],
         summary: 'Delete a user (admin)',
+        operationId: 'deleteUser',
         description:
           'Deletes the user with their codes and refresh tokens; their access tokens stop ' +
           'working at once. The last active admin cannot be deleted (`409 last_admin`).',

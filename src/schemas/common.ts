@@ -72,11 +72,64 @@ export const ValidationErrorBodySchema = Type.Object(
   },
 )
 
+interface ErrorResponseDoc {
+  description: string
+  example: ErrorBody
+  headers?: Record<string, { type: 'string' | 'integer'; description: string }>
+}
+
+/** What each error status means, for the docs: a description, a typical body, its headers. */
+const ERROR_DOCS: Record<number, ErrorResponseDoc> = {
+  400: {
+    description: 'Bad request',
+    example: { detail: 'Invalid or expired code', code: 'invalid_code' },
+  },
+  401: {
+    description: 'Not authenticated: missing or invalid credentials or token',
+    example: { detail: 'Could not validate credentials', code: 'invalid_token' },
+    headers: { 'WWW-Authenticate': { type: 'string', description: 'Always `Bearer`' } },
+  },
+  403: {
+    description: 'Not allowed',
+    example: { detail: 'Not enough permissions', code: 'forbidden' },
+  },
+  404: { description: 'Not found', example: { detail: 'User not found', code: 'not_found' } },
+  409: {
+    description: 'Conflicts with the current state',
+    example: { detail: 'Email already registered', code: 'email_taken' },
+  },
+  429: {
+    description: 'Too many requests',
+    example: { detail: 'Too many requests, try again later', code: 'rate_limited' },
+    headers: { 'Retry-After': { type: 'integer', description: 'Seconds to wait' } },
+  },
+  503: {
+    description: 'Temporarily unavailable',
+    example: { detail: 'Database unavailable', code: 'service_unavailable' },
+  },
+}
+
+function errorResponse(status: number) {
+  const doc = ERROR_DOCS[status] ?? {
+    description: 'Error',
+    example: { detail: 'Not Found', code: 'not_found' },
+  }
+  // Its own schema per status (no $id), so each response gets its own description and
+  // example in the docs; the shape is ErrorBodySchema's.
+  return Type.Object(
+    { detail: Type.String(), code: Type.String() },
+    { description: doc.description, examples: [doc.example], headers: doc.headers },
+  )
+}
+
 /** Error responses for a route's schema, by status: `errorResponses(401, 403)`. */
 export function errorResponses(...statuses: number[]) {
-  const responses: Record<number, typeof ErrorBodySchema | typeof ValidationErrorBodySchema> = {}
+  const responses: Record<
+    number,
+    ReturnType<typeof errorResponse> | typeof ValidationErrorBodySchema
+  > = {}
   for (const status of statuses) {
-    responses[status] = status === 422 ? ValidationErrorBodySchema : ErrorBodySchema
+    responses[status] = status === 422 ? ValidationErrorBodySchema : errorResponse(status)
   }
   return responses
 }

@@ -16,6 +16,7 @@ export const UserOutSchema = Type.Object(
   },
   {
     $id: 'User',
+    description: 'A user account; passwords, hashes and codes are never part of it',
     examples: [
       {
         id: '01JD8X4ZQK3V7M2N5P6R8S9T0W',

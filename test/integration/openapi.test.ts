@@ -1,0 +1,296 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import addFormats from 'ajv-formats'
+import type {
+  MediaTypeObject,
+  OpenAPI3,
+  OperationObject,
+  ParameterObject,
+  ResponseObject,
+  SchemaObject,
+} from 'openapi-typescript'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { API_TYPES_PATH, renderApiTypes } from '../../examples/generate-types.js'
+import { createTestApp, type TestApp } from '../helpers/app.js'
+
+/**
+ * The OpenAPI document is the API's public face: Swagger UI, ReDoc and generated clients
+ * read it. These tests hold every operation to the same standard, so a new route that
+ * forgets its summary, errors, examples or security fails here.
+ */
+const run = promisify(execFile)
+const require = createRequire(import.meta.url)
+
+/** Every route of the contract (shared/API.md), and who may call it. */
+const CONTRACT: Record<string, 'public' | 'bearer'> = {
+  'post /auth/signup': 'public',
+  'post /auth/verify': 'public',
+  'post /auth/verify/resend': 'public',
+  'post /auth/login': 'public',
+  'post /auth/refresh': 'public',
+  'post /auth/logout': 'public',
+  'post /auth/password/forgot': 'public',
+  'post /auth/password/reset': 'public',
+  'get /users/me': 'bearer',
+  'get /users': 'bearer',
+  'get /users/{id}': 'bearer',
+  'patch /users/{id}': 'bearer',
+  'delete /users/{id}': 'bearer',
+  'get /health/live': 'public',
+  'get /health/ready': 'public',
+  'get /metrics': 'public',
+}
+const BEARER = [{ OAuth2PasswordBearer: [] }]
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace'] as const
+
+let t: TestApp
+let document: OpenAPI3
+
+interface Operation {
+  key: string
+  path: string
+  operation: OperationObject
+}
+
+function operations(): Operation[] {
+  const found: Operation[] = []
+  for (const [path, item] of Object.entries(document.paths ?? {})) {
+    for (const method of METHODS) {
+      const operation = (item as Record<string, OperationObject | undefined>)[method]
+      if (operation) found.push({ key: `${method} ${path}`, path, operation })
+    }
+  }
+  return found
+}
+
+/** Replaces `#/components/schemas/…` references, so ajv sees one self-contained schema. */
+function inline(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(inline)
+  if (value === null || typeof value !== 'object') return value
+  const ref = (value as { $ref?: unknown }).$ref
+  if (typeof ref === 'string') {
+    const name = ref.replace('#/components/schemas/', '')
+    return inline(document.components?.schemas?.[name])
+  }
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, inline(v)]))
+}
+
+/** The examples a media type carries: its own, or those of its schema. */
+function examplesOf(media: MediaTypeObject): unknown[] {
+  const schema = inline(media.schema) as SchemaObject & { examples?: unknown[] }
+  const own = media.example !== undefined ? [media.example] : []
+  const named = Object.values(media.examples ?? {}).map((e) => (e as { value: unknown }).value)
+  return [...own, ...named, ...(schema.examples ?? [])]
+}
+
+const ajv = new Ajv2020({ strict: false, allErrors: true })
+addFormats.default(ajv)
+
+function exampleProblems(where: string, media: MediaTypeObject): string[] {
+  const examples = examplesOf(media)
+  if (examples.length === 0) return [`${where}: no example`]
+  const validate = ajv.compile(inline(media.schema) as object)
+  return examples.flatMap((example) =>
+    validate(example) ? [] : [`${where}: example ${JSON.stringify(example)} does not match`],
+  )
+}
+
+beforeAll(async () => {
+  t = await createTestApp()
+  const response = await t.app.inject({ method: 'GET', url: '/openapi.json' })
+  expect(response.statusCode).toBe(200)
+  document = response.json()
+})
+afterAll(() => t.close())
+
+describe('the OpenAPI document', () => {
+  it('passes redocly lint (recommended rules)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'coffee-openapi-'))
+    try {
+      await writeFile(join(dir, 'openapi.json'), JSON.stringify(document, null, 2))
+      await writeFile(join(dir, 'redocly.yaml'), 'extends:\n  - recommended\n')
+      // Deliberate exceptions, each pinned to one place so anything new still fails:
+      // the document is served by the API itself (clients use the origin they fetched it
+      // from), the service is private (no licence), and health and metrics have no client error.
+      await writeFile(
+        join(dir, '.redocly.lint-ignore.yaml'),
+        [
+          'openapi.json:',
+          '  no-empty-servers:',
+          "    - '#/openapi'",
+          '  info-license:',
+          "    - '#/info'",
+          '  operation-4xx-response:',
+          "    - '#/paths/~1health~1live/get/responses'",
+          "    - '#/paths/~1health~1ready/get/responses'",
+          "    - '#/paths/~1metrics/get/responses'",
+          '',
+        ].join('\n'),
+      )
+      const cli = require.resolve('@redocly/cli/bin/cli.js')
+      const { stdout } = await run(
+        process.execPath,
+        [cli, 'lint', 'openapi.json', '--format=json'],
+        {
+          cwd: dir,
+          env: {
+            ...process.env,
+            REDOCLY_TELEMETRY: 'off',
+            REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true',
+            DO_NOT_TRACK: '1',
+          },
+        },
+      ).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }))
+      const report = JSON.parse(stdout) as {
+        totals: { errors: number; warnings: number }
+        problems: { ruleId: string; message: string; location: { pointer: string }[] }[]
+      }
+      const problems = report.problems.map(
+        (p) => `${p.ruleId} at ${p.location[0]?.pointer}: ${p.message}`,
+      )
+      expect(problems).toEqual([])
+      expect(report.totals).toMatchObject({ errors: 0, warnings: 0 })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('documents every route of the contract, and nothing hidden leaks in', () => {
+    const documented = operations().map((o) => o.key)
+    expect(documented.sort()).toEqual(Object.keys(CONTRACT).sort())
+  })
+
+  it('declares the OAuth2 password flow that Swagger UI authorizes with', () => {
+    expect(document.openapi).toBe('3.1.0')
+    expect(document.components?.securitySchemes?.OAuth2PasswordBearer).toMatchObject({
+      type: 'oauth2',
+      flows: { password: { tokenUrl: '/auth/login', scopes: {} } },
+    })
+    const login = operations().find((o) => o.key === 'post /auth/login')?.operation
+    const body = login?.requestBody as { content: Record<string, MediaTypeObject> }
+    expect(Object.keys(body.content).sort()).toEqual([
+      'application/json',
+      'application/x-www-form-urlencoded',
+    ])
+  })
+
+  it('gives every operation a summary, a description, one tag, an id and its security', () => {
+    const problems: string[] = []
+    const ids = new Set<string>()
+    for (const { key, path, operation } of operations()) {
+      const tag = path.startsWith('/auth/')
+        ? 'auth'
+        : path.startsWith('/users')
+          ? 'users'
+          : 'operations'
+      if (!operation.summary?.trim()) problems.push(`${key}: no summary`)
+      if (!operation.description?.trim()) problems.push(`${key}: no description`)
+      if (JSON.stringify(operation.tags) !== JSON.stringify([tag]))
+        problems.push(`${key}: tags ${JSON.stringify(operation.tags)}, expected ["${tag}"]`)
+      if (!operation.operationId) problems.push(`${key}: no operationId`)
+      else if (ids.has(operation.operationId)) problems.push(`${key}: duplicate operationId`)
+      else ids.add(operation.operationId)
+      const expected = CONTRACT[key] === 'bearer' ? BEARER : []
+      if (JSON.stringify(operation.security) !== JSON.stringify(expected))
+        problems.push(`${key}: security ${JSON.stringify(operation.security)}`)
+      if (CONTRACT[key] === 'bearer' && !operation.responses?.['401'])
+        problems.push(`${key}: needs a bearer token but documents no 401`)
+    }
+    expect(problems).toEqual([])
+  })
+
+  it('describes every request with a schema and examples that match it', () => {
+    const problems: string[] = []
+    for (const { key, operation } of operations()) {
+      const body = operation.requestBody as
+        | { required?: boolean; content: Record<string, MediaTypeObject> }
+        | undefined
+      if (body) {
+        if (body.required !== true) problems.push(`${key}: request body not required`)
+        for (const [type, media] of Object.entries(body.content)) {
+          if (!media.schema) problems.push(`${key} ${type}: no schema`)
+          else problems.push(...exampleProblems(`${key} request ${type}`, media))
+        }
+      } else if (['post', 'patch', 'put'].some((m) => key.startsWith(m)))
+        problems.push(`${key}: no request body`)
+      for (const parameter of (operation.parameters ?? []) as ParameterObject[]) {
+        if (!parameter.schema) problems.push(`${key} ${parameter.name}: no schema`)
+        if (!parameter.description && !(parameter.schema as SchemaObject)?.description)
+          problems.push(`${key} ${parameter.name}: no description`)
+      }
+    }
+    expect(problems).toEqual([])
+  })
+
+  it('describes every response, with examples, and every error as {detail, code}', () => {
+    const problems: string[] = []
+    for (const { key, operation } of operations()) {
+      const responses = Object.entries(operation.responses ?? {}) as [string, ResponseObject][]
+      if (!responses.some(([status]) => status.startsWith('2')))
+        problems.push(`${key}: no success response`)
+      for (const [status, response] of responses) {
+        const where = `${key} ${status}`
+        if (!response.description || response.description === 'Default Response')
+          problems.push(`${where}: no description of its own`)
+        if (status === '204') {
+          if (response.content) problems.push(`${where}: 204 with content`)
+          continue
+        }
+        const [type, media] = Object.entries(response.content ?? {})[0] ?? []
+        if (!media?.schema) {
+          problems.push(`${where}: no schema`)
+          continue
+        }
+        if (type === 'application/json') problems.push(...exampleProblems(where, media))
+        if (Number(status) >= 400) problems.push(...errorShapeProblems(where, media, status))
+      }
+    }
+    expect(problems).toEqual([])
+  })
+
+  it('documents the contract headers: WWW-Authenticate on 401, Retry-After on 429', () => {
+    const problems: string[] = []
+    for (const { key, operation } of operations()) {
+      const responses = (operation.responses ?? {}) as Record<string, ResponseObject>
+      const headers = (status: string) =>
+        Object.keys(responses[status]?.headers ?? {}).map((h) => h.toLowerCase())
+      if (responses['401'] && !headers('401').includes('www-authenticate'))
+        problems.push(`${key} 401: no WWW-Authenticate header`)
+      if (responses['429'] && !headers('429').includes('retry-after'))
+        problems.push(`${key} 429: no Retry-After header`)
+    }
+    expect(problems).toEqual([])
+  })
+})
+
+function errorShapeProblems(where: string, media: MediaTypeObject, status: string): string[] {
+  const schema = inline(media.schema) as SchemaObject & {
+    properties?: Record<string, SchemaObject & { items?: SchemaObject }>
+    required?: string[]
+  }
+  const problems: string[] = []
+  if (JSON.stringify([...(schema.required ?? [])].sort()) !== '["code","detail"]')
+    problems.push(`${where}: error schema must require exactly detail and code`)
+  if (schema.properties?.code?.type !== 'string') problems.push(`${where}: code is not a string`)
+  const detail = schema.properties?.detail
+  if (status === '422') {
+    const item = detail?.items as { required?: string[] } | undefined
+    if (detail?.type !== 'array' || JSON.stringify(item?.required) !== '["loc","msg","type"]')
+      problems.push(`${where}: 422 detail must be a list of {loc, msg, type}`)
+  } else if (detail?.type !== 'string') problems.push(`${where}: detail is not a string`)
+  return problems
+}
+
+describe('examples/api.d.ts', () => {
+  it('is what openapi-typescript generates from the live document', async () => {
+    const committed = await readFile(API_TYPES_PATH, 'utf8')
+    const fresh = await renderApiTypes(document)
+    // On failure: `npm run client:types`, then commit examples/api.d.ts.
+    expect(committed === fresh, 'examples/api.d.ts is stale: run `npm run client:types`').toBe(true)
+  })
+})

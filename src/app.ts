@@ -10,6 +10,7 @@ import type { UserRow } from './db/schema.js'
 import type { Mailer } from './mailer.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import { registerErrorHandlers } from './plugins/error-handler.js'
+import { registerGracefulClose } from './plugins/graceful-close.js'
 import { registerMetrics } from './plugins/metrics.js'
 import { registerRateLimits } from './plugins/rate-limit.js'
 import { registerSecurity } from './plugins/security.js'
@@ -69,6 +70,7 @@ export async function buildApp(deps: AppDeps) {
         route: request.routeOptions.url ?? '(unmatched)',
       }),
   })
+  registerGracefulClose(app)
   await registerSecurity(app, config)
   // Before any route: limits attach to routes as they are added.
   await registerRateLimits(app, { config, clock })

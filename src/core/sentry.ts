@@ -75,6 +75,17 @@ export async function createErrorReporter(
       urlQueryParams: false,
       httpHeaders: { request: { deny: ['authorization', 'cookie'] }, response: false },
     },
+    // Only what we hand it, plus crashes: no HTTP/framework auto-instrumentation (which would
+    // also report handled 4xx paths) and no local-variable capture (which could hold secrets).
+    defaultIntegrations: false,
+    integrations: [
+      Sentry.linkedErrorsIntegration(),
+      Sentry.dedupeIntegration(),
+      Sentry.contextLinesIntegration(),
+      Sentry.nodeContextIntegration(),
+      Sentry.onUncaughtExceptionIntegration(),
+      Sentry.onUnhandledRejectionIntegration(),
+    ],
     beforeSend: (event) => scrubEvent(event),
     beforeBreadcrumb: (breadcrumb) => scrub(breadcrumb) as typeof breadcrumb,
   })

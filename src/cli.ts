@@ -8,6 +8,7 @@ import { runMigrations } from './db/migrate.js'
 import { createMailer } from './mailer.js'
 import { createScheduler } from './scheduler.js'
 import { createServices } from './services/index.js'
+import { checkAdminCredentials } from './services/users.js'
 
 /** What a command gets: the validated config and a migrated database, closed afterwards. */
 interface CommandContext {
@@ -34,16 +35,23 @@ const createAdminOptions = {
   password: { type: 'string' },
 } as const
 
-/** The `create-admin` options, or an error message. */
+/** `--email: Not a valid e-mail address` for a 422 AppError; null for anything else. */
+function describeInvalid(error: unknown): string | null {
+  if (!(error instanceof AppError) || typeof error.detail === 'string') return null
+  return error.detail.map((issue) => `--${issue.loc.join('.')}: ${issue.msg}`).join('\n')
+}
+
+/** The `create-admin` options, or an error message; checked before any database opens. */
 function parseCreateAdmin(args: string[]): { email: string; password: string } | string {
   try {
     const { values } = parseArgs({ args, options: createAdminOptions, strict: true })
     if (values.email === undefined || values.password === undefined) {
       return 'create-admin needs --email and --password'
     }
+    checkAdminCredentials(values.email, values.password)
     return { email: values.email, password: values.password }
   } catch (error) {
-    return error instanceof Error ? error.message : String(error)
+    return describeInvalid(error) ?? (error instanceof Error ? error.message : String(error))
   }
 }
 
@@ -70,19 +78,12 @@ const commands: Record<string, Command> = {
         logger: silentLogger,
       })
       const services = createServices({ config, database, mailer, clock: systemClock })
-      try {
-        const { user, action } = await services.users.createOrPromoteAdmin(
-          parsed.email,
-          parsed.password,
-        )
-        console.log(`admin ${action}: ${user.email} (${user.id})`)
-        return 0
-      } catch (error) {
-        if (!(error instanceof AppError) || typeof error.detail === 'string') throw error
-        for (const issue of error.detail)
-          console.error(`error: --${issue.loc.join('.')}: ${issue.msg}`)
-        return 1
-      }
+      const { user, action } = await services.users.createOrPromoteAdmin(
+        parsed.email,
+        parsed.password,
+      )
+      console.log(`admin ${action}: ${user.email} (${user.id})`)
+      return 0
     },
   },
   cleanup: {

@@ -74,6 +74,24 @@ function validatePatch(actor: UserRow, patch: UserPatch) {
   assertStrongPassword(patch.password, ['body', 'password'])
 }
 
+/**
+ * The checks the API applies to an e-mail and a new password, for admins made outside
+ * the API (CLI, FIRST_ADMIN_*). Returns the normalised e-mail; throws a 422 AppError whose
+ * `loc` is the option name.
+ */
+export function checkAdminCredentials(email: string, password: string): string {
+  const normalised = normaliseEmail(email)
+  if (!Value.Check(EmailSchema, normalised)) {
+    throw invalidField(['email'], 'Not a valid e-mail address', 'value_error')
+  }
+  const length = [...password].length
+  if (length < 8 || length > 128) {
+    throw invalidField(['password'], 'Password must be 8 to 128 characters', 'value_error')
+  }
+  assertStrongPassword(password, ['password'])
+  return normalised
+}
+
 export function createUsersService(deps: {
   config: Readonly<Config>
   db: Db
@@ -159,19 +177,11 @@ export function createUsersService(deps: {
       tokensValidAfter: now,
     })
     if (!user) throw userNotFound()
-    return { user, action: 'promoted' as const }
+    return { user, action: isActiveAdmin(existing) ? ('updated' as const) : ('promoted' as const) }
   }
 
   async function bootstrapAdmin(email: string, password: string, onlyIfNoAdmin: boolean) {
-    const normalised = normaliseEmail(email)
-    if (!Value.Check(EmailSchema, normalised)) {
-      throw invalidField(['email'], 'Not a valid e-mail address', 'value_error')
-    }
-    const length = [...password].length
-    if (length < 8 || length > 128) {
-      throw invalidField(['password'], 'Password must be 8 to 128 characters', 'value_error')
-    }
-    assertStrongPassword(password, ['password'])
+    const normalised = checkAdminCredentials(email, password)
     const passwordHash = await hashPassword(password, config.bcryptRounds)
     try {
       return await db.transaction(async (tx) => {
@@ -179,7 +189,7 @@ export function createUsersService(deps: {
         await repo.lockAdminSet()
         if (onlyIfNoAdmin && (await repo.countActiveAdmins()) > 0) return null
         const result = await upsertAdmin(repo, normalised, passwordHash)
-        if (result.action === 'promoted') {
+        if (result.action !== 'created') {
           await createRefreshTokensRepository(tx).revokeAllForUser(result.user.id, clock.now())
         }
         return result

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
 
 export interface LoadRequest {
@@ -80,7 +79,7 @@ const summarise = (result: autocannon.Result, firstMs: number, lastMs: number): 
 /**
  * autocannon with `connections` for `seconds` after a warm-up. Requests still queued in
  * the server when a run ends keep it busy (a login queue drains for seconds), so each run
- * is followed by a pause long enough for the server to empty its queue.
+ * is followed by a wait until the server has emptied its queue.
  */
 export async function measure(options: {
   baseUrl: string
@@ -93,11 +92,11 @@ export async function measure(options: {
 }): Promise<LoadResult> {
   const { baseUrl, request, connections } = options
   await probe(baseUrl, request)
-  const warm = await fire(baseUrl, request, connections, options.warmupSeconds)
-  await drain(warm, connections)
+  await fire(baseUrl, request, connections, options.warmupSeconds)
+  await drain(baseUrl, request)
   options.beforeRun?.()
   const result = await fire(baseUrl, request, connections, options.seconds)
-  await drain(result, connections)
+  await drain(baseUrl, request)
   return result
 }
 
@@ -114,9 +113,13 @@ async function probe(baseUrl: string, request: LoadRequest) {
   }
 }
 
-async function drain(result: LoadResult, connections: number) {
-  const seconds = connections / Math.max(result.requestsPerSecond, 1)
-  await sleep(Math.min(seconds, 15) * 1000 + 300)
+/**
+ * Waits until the server has finished what the last run left queued: one more request
+ * queues behind that work (bcrypt jobs run first-in first-out on the libuv pool), so its
+ * answer means the queue is empty.
+ */
+async function drain(baseUrl: string, request: LoadRequest) {
+  await probe(baseUrl, request)
 }
 
 /** Load until `stop()` (at most an hour), for a window whose length is set by other work. */
@@ -135,22 +138,24 @@ export function startLoad(baseUrl: string, request: LoadRequest, connections: nu
     async stop(): Promise<LoadResult> {
       instance.stop()
       const result = summarise(await done, started, performance.now())
-      await drain(result, connections)
+      await drain(baseUrl, request)
       return result
     },
   }
 }
 
 /**
- * One request at a time, `count` times after `count / 10` warm-up requests: the p50 of a
- * single call with microsecond resolution and no queueing in it.
+ * One request at a time, alternating between the given requests, `count` times each after
+ * `count / 10` warm-up rounds: p50 and p99 of a single call with microsecond resolution
+ * and no queueing in them. Alternating spreads any drift (a checkpoint, another process)
+ * over all of them alike.
  */
 export async function measureSerial(
   baseUrl: string,
-  request: LoadRequest,
+  requests: LoadRequest[],
   count: number,
-): Promise<{ p50Ms: number; p99Ms: number }> {
-  const call = async () => {
+): Promise<{ p50Ms: number; p99Ms: number }[]> {
+  const call = async (request: LoadRequest) => {
     const response = await fetch(`${baseUrl}${request.path}`, {
       method: request.method ?? 'GET',
       headers: request.headers,
@@ -159,15 +164,20 @@ export async function measureSerial(
     await response.arrayBuffer()
     if (!response.ok) throw new Error(`${request.path}: status ${response.status}`)
   }
-  for (let i = 0; i < Math.ceil(count / 10); i++) await call()
-  const samples: number[] = []
-  for (let i = 0; i < count; i++) {
-    const started = performance.now()
-    await call()
-    samples.push(performance.now() - started)
+  for (let i = 0; i < Math.ceil(count / 10); i++) {
+    for (const request of requests) await call(request)
   }
-  samples.sort((a, b) => a - b)
-  const at = (q: number) =>
-    samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0
-  return { p50Ms: at(0.5), p99Ms: at(0.99) }
+  const samples = requests.map((): number[] => [])
+  for (let i = 0; i < count; i++) {
+    for (const [index, request] of requests.entries()) {
+      const started = performance.now()
+      await call(request)
+      samples[index]?.push(performance.now() - started)
+    }
+  }
+  return samples.map((list) => {
+    list.sort((a, b) => a - b)
+    const at = (q: number) => list[Math.min(list.length - 1, Math.floor(q * list.length))] ?? 0
+    return { p50Ms: at(0.5), p99Ms: at(0.99) }
+  })
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { encodeCursor } from '../src/core/cursor.js'
-import { type LoadResult, measure, measureSerial } from './load.js'
+import { type LoadRequest, type LoadResult, measure, measureSerial } from './load.js'
 import type { ChildServer } from './processes.js'
 
 /**
@@ -52,12 +52,18 @@ export async function runScaleCase(options: {
   const cursor = await deepCursor(options.pool, 40)
   let peakRssBytes = 0
   const { api } = options
-  const page = async (path: string): Promise<PageFigures> => {
-    const serial = await measureSerial(api.baseUrl, { path, headers }, options.serialRequests)
+  const first = { path: '/users?limit=20', headers }
+  const deep = { path: `/users?limit=20&cursor=${cursor}`, headers }
+  const [firstSerial, deepSerial] = await measureSerial(
+    api.baseUrl,
+    [first, deep],
+    options.serialRequests,
+  )
+  const loaded = async (request: LoadRequest) => {
     let window = { stop: () => 0 }
-    const loaded = await measure({
+    const result = await measure({
       baseUrl: api.baseUrl,
-      request: { path, headers },
+      request,
       connections: options.connections,
       seconds: options.seconds,
       warmupSeconds: options.warmupSeconds,
@@ -66,16 +72,25 @@ export async function runScaleCase(options: {
       },
     })
     peakRssBytes = Math.max(peakRssBytes, window.stop())
-    return { path, loaded, serialP50Ms: serial.p50Ms, serialP99Ms: serial.p99Ms }
+    return result
   }
-  const first = await page('/users?limit=20')
-  const deep = await page(`/users?limit=20&cursor=${cursor}`)
+  const figures = async (
+    request: LoadRequest,
+    serial: { p50Ms: number; p99Ms: number } | undefined,
+  ): Promise<PageFigures> => ({
+    path: request.path,
+    loaded: await loaded(request),
+    serialP50Ms: serial?.p50Ms ?? 0,
+    serialP99Ms: serial?.p99Ms ?? 0,
+  })
+  const firstPage = await figures(first, firstSerial)
+  const deepPage = await figures(deep, deepSerial)
   return {
     users,
-    first,
-    deep,
-    serialP50Ratio: deep.serialP50Ms / first.serialP50Ms,
-    loadedP50Ratio: deep.loaded.p50Ms / Math.max(first.loaded.p50Ms, 1),
+    first: firstPage,
+    deep: deepPage,
+    serialP50Ratio: deepPage.serialP50Ms / firstPage.serialP50Ms,
+    loadedP50Ratio: deepPage.loaded.p50Ms / Math.max(firstPage.loaded.p50Ms, 1),
     peakRssBytes,
   }
 }

@@ -49,7 +49,7 @@ async function createVerifiedUser() {
     payload: { email: EMAIL, password: PASSWORD, full_name: 'Browser User' },
   })
   expect(signup.statusCode).toBe(201)
-  const code = codeFrom(await t.inbox.waitForMessage(EMAIL))
+  const code = codeFrom(await t.inbox.waitForMessage(EMAIL, 1, 30_000))
   const verify = await t.app.inject({
     method: 'POST',
     url: '/auth/verify',

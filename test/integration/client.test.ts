@@ -13,7 +13,9 @@ import { codeFrom } from '../helpers/smtp.js'
 let t: TestApp
 let baseUrl: string
 
-const codeFromInbox = async (email: string) => codeFrom(await t.inbox.waitForMessage(email))
+// Patient: the command-line run starts a process first, and the machine may be busy.
+const codeFromInbox = async (email: string) =>
+  codeFrom(await t.inbox.waitForMessage(email, 1, 30_000))
 
 beforeAll(async () => {
   t = await createTestApp()
@@ -85,11 +87,15 @@ describe('examples/client.ts', () => {
     })
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
 
-    child.stdin.write(`${await codeFromInbox(email)}\n`)
-    expect(await exited, errors).toBe(0)
+    try {
+      child.stdin.write(`${await codeFromInbox(email)}\n`)
+      expect(await exited, errors).toBe(0)
+    } finally {
+      child.kill() // no-op once it exited; never leave it waiting on stdin
+    }
     expect(output).toContain(`6-digit code e-mailed to ${email}: `)
     const printed = JSON.parse(output.slice(output.indexOf('{')))
     expect(printed).toMatchObject({ email, full_name: 'Cli', is_verified: true, role: 'user' })
     expect(output).not.toMatch(/eyJ|refresh_token|access_token/)
-  })
+  }, 60_000)
 })

@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics.js'
 import { createUsersRepository } from '../repositories/users.js'
 import { type AuthLogger, createAuthService } from './auth.js'
 import { createTokensService } from './tokens.js'
+import { createUsersService } from './users.js'
 
 export interface ServiceDeps {
   config: Readonly<Config>
@@ -33,7 +34,8 @@ export function createServices({ config, database, mailer, clock, logger, metric
     logger: logger ?? silentLogger,
     onReuseDetected: () => metrics?.reuseDetections.inc(),
   })
-  return { tokens, auth }
+  const usersService = createUsersService({ config, db: database.db, clock, users })
+  return { tokens, auth, users: usersService }
 }
 
 export type Services = ReturnType<typeof createServices>

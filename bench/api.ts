@@ -14,10 +14,12 @@ export function startApi(options: {
   databaseUrl: string
   secretKey: string
   profileDir?: string
+  /** A compiled `server.js` to measure instead (BENCH_API_ENTRY); run without tsx. */
+  entry?: string
 }): Promise<ChildServer> {
   return startServer({
     name: 'api',
-    entry: 'src/server.ts',
+    entry: options.entry ?? 'src/server.ts',
     nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
     env: {
       NODE_ENV: 'production',

@@ -81,7 +81,7 @@ async function waitReady(url: string, child: ChildProcess, output: () => string)
   throw new Error(`server not ready at ${url} after 60 s:\n${output()}`)
 }
 
-/** Starts `node --import tsx <entry>` with `env` and waits for GET /health/live. */
+/** Starts `node --import tsx <entry>` (a `.js` entry without tsx) and waits for GET /health/live. */
 export async function startServer(options: {
   name: string
   entry: string
@@ -89,14 +89,11 @@ export async function startServer(options: {
   nodeArgs?: string[]
 }): Promise<ChildServer> {
   const port = await freePort()
-  const child = spawn(
-    process.execPath,
-    [...(options.nodeArgs ?? []), '--import', 'tsx', options.entry],
-    {
-      env: { ...process.env, ...options.env, PORT: String(port), HOST: '127.0.0.1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
+  const loader = options.entry.endsWith('.js') ? [] : ['--import', 'tsx']
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...loader, options.entry], {
+    env: { ...process.env, ...options.env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let tail = ''
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString()).slice(-8_000)

@@ -55,6 +55,7 @@ export function evaluateTargets(report: Omit<BenchReport, 'targets'>): Target[] 
   const ceiling = report.bcryptCeiling?.hashesPerSecond
   const apiPeaks = [
     ...report.scenarios.filter((s) => s.server === 'api').map((s) => s.peakRssBytes),
+    report.scale?.peakRssBytes ?? 0,
     report.cleanup?.peakRssBytes ?? 0,
   ]
   const peak = Math.max(...apiPeaks, 0)

@@ -98,6 +98,7 @@ async function main() {
       scaleUsers: settings.scaleUsers,
       scenarios: [...settings.scenarios].join(','),
       profile: settings.profile,
+      apiEntry: settings.apiEntry ?? 'src/server.ts (tsx)',
     },
     scenarios: rows,
     bcryptCeiling: null,
@@ -155,7 +156,12 @@ async function main() {
   ]
   if (apiScenarios.some(wants)) {
     const profileDir = settings.profile ? `${RESULTS_DIR}/profiles` : undefined
-    const api = await startApi({ databaseUrl: database.url, secretKey, profileDir })
+    const api = await startApi({
+      databaseUrl: database.url,
+      secretKey,
+      profileDir,
+      entry: settings.apiEntry,
+    })
     onTeardown(() => api.stop())
     if (wants('me')) rows.push(await scenario(settings, api, 'me', me))
     if (wants('user-by-id')) {

@@ -34,6 +34,8 @@ export interface ScaleResult {
   /** deep / first, serial p50 (the target) and loaded p50. */
   serialP50Ratio: number
   loadedP50Ratio: number
+  /** API peak RSS over both loaded runs. */
+  peakRssBytes: number
 }
 
 /** First page vs a page 40 rows from the end, on however many users the database holds. */
@@ -45,7 +47,7 @@ export async function runScaleCase(options: {
   seconds: number
   warmupSeconds: number
   serialRequests: number
-}): Promise<ScaleResult & { peakRssBytes: number }> {
+}): Promise<ScaleResult> {
   const { rows } = await options.pool.query<{ count: string }>('select count(*) from users')
   const users = Number(rows[0]?.count ?? 0)
   const headers = { authorization: `Bearer ${options.adminToken}` }

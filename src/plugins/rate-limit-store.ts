@@ -73,8 +73,13 @@ return {redis.call('HINCRBY', KEYS[1], 'count', 1), start}
 `
 
 export function createRedisCounterStore(redis: Redis, prefix: string, clock: Clock): CounterStore {
+  // While Redis is away, fail at once (the callers fail open) rather than wait out a timeout.
+  const ready = () => {
+    if (redis.status !== 'ready') throw new Error(`redis is ${redis.status}`)
+  }
   return {
     async hit(key, windowMs) {
+      ready()
       const now = clock.now().getTime()
       const [count, start] = (await redis.eval(HIT_SCRIPT, 1, prefix + key, now, windowMs)) as [
         number,
@@ -83,6 +88,7 @@ export function createRedisCounterStore(redis: Redis, prefix: string, clock: Clo
       return { count, resetAtMs: Number(start) + windowMs }
     },
     async peek(key, windowMs) {
+      ready()
       const now = clock.now().getTime()
       const [start, count] = await redis.hmget(prefix + key, 'start', 'count')
       const startMs = Number(start)
@@ -92,6 +98,7 @@ export function createRedisCounterStore(redis: Redis, prefix: string, clock: Clo
       return { count: Number(count), resetAtMs: startMs + windowMs }
     },
     async reset(key) {
+      ready()
       await redis.del(prefix + key)
     },
   }

@@ -85,10 +85,29 @@ async function openStore(app: FastifyInstance, config: RateLimitConfig, clock: C
     connectTimeout: 2_000,
   })
   redis.on('error', (error: Error) => app.log.warn({ err: error }, 'redis unavailable'))
+  // Start with a connection when Redis answers soon; never refuse to start without it.
+  await waitUntilReady(redis, 2_000).catch((error: Error) =>
+    app.log.warn({ err: error }, 'redis not ready yet: limits are off until it connects'),
+  )
   app.addHook('onClose', async () => {
     await redis.quit().catch(() => redis.disconnect())
   })
   return createRedisCounterStore(redis, `${config.redisKeyPrefix}rl:`, clock)
+}
+
+function waitUntilReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady)
+      reject(new Error(`no connection within ${timeoutMs}ms`))
+    }, timeoutMs)
+    const onReady = () => {
+      clearTimeout(timer)
+      resolve()
+    }
+    redis.once('ready', onReady)
+  })
 }
 
 /**

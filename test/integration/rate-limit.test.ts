@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.js'
+import { freePort } from '../helpers/private-postgres.js'
 import { codeFrom } from '../helpers/smtp.js'
 
 const PASSWORD = 'flat-white-double-shot-9'
@@ -247,5 +248,27 @@ describe('with Redis, several instances share one limit', () => {
     // The stored key is a hash: no e-mail address in Redis.
     const keys = await redis.keys(`${prefix}*`)
     expect(keys.join(' ')).not.toContain(email)
+  })
+})
+
+describe('with Redis unreachable', () => {
+  let t: TestApp
+  beforeAll(async () => {
+    const port = await freePort()
+    t = await createTestApp({
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      RATE_LIMIT_MAX: '1',
+      LOGIN_MAX_FAILURES: '1',
+    })
+  })
+  afterAll(() => t.close())
+
+  it('fails open: requests are served, not limited and not 500', async () => {
+    for (let i = 0; i < 3; i++) {
+      expect((await get(t, '/openapi.json')).statusCode).toBe(200)
+      const response = await login(t, 'nobody@example.com', PASSWORD)
+      expect(response.statusCode).toBe(401)
+      expect(response.json()).toEqual(INVALID_CREDENTIALS)
+    }
   })
 })

@@ -1532,9 +1532,9 @@ export interface operations {
     };
     listUsers: {
         parameters: {
-            query: {
+            query?: {
                 /** @description Page size, 1 to 100 */
-                limit: number;
+                limit?: number;
                 /** @description Opaque: `next_cursor` of the previous page */
                 cursor?: string;
                 /** @description `user` or `admin` */

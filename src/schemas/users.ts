@@ -87,12 +87,9 @@ const booleanFilter = (description: string) => Type.Optional(Type.Boolean({ desc
 
 export const ListUsersQuerySchema = Type.Object(
   {
-    limit: Type.Integer({
-      minimum: 1,
-      maximum: 100,
-      default: 20,
-      description: 'Page size, 1 to 100',
-    }),
+    limit: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100' }),
+    ),
     cursor: Type.Optional(
       Type.String({
         minLength: 1,

@@ -25,7 +25,8 @@ export interface UserPatch {
 }
 
 export interface ListUsersInput {
-  limit: number
+  /** The schema fills in the default; 20 is repeated here for other callers. */
+  limit?: number
   cursor?: string
   role?: 'user' | 'admin'
   is_verified?: boolean
@@ -33,6 +34,7 @@ export interface ListUsersInput {
   q?: string
 }
 
+const DEFAULT_PAGE_SIZE = 20
 const ADMIN_ONLY_FIELDS = ['email', 'role', 'is_verified', 'is_active'] as const
 
 const userNotFound = () => notFound('User not found')
@@ -212,20 +214,21 @@ export function createUsersService(deps: {
     async listUsers(
       input: ListUsersInput,
     ): Promise<{ items: UserRow[]; nextCursor: string | null }> {
+      const limit = input.limit ?? DEFAULT_PAGE_SIZE
       const after = input.cursor === undefined ? null : decodeCursor(input.cursor)
       // One extra row tells whether a next page exists, without a count.
       const rows = await users.list({
-        limit: input.limit + 1,
+        limit: limit + 1,
         after,
         role: input.role,
         isVerified: input.is_verified,
         isActive: input.is_active,
         q: input.q,
       })
-      const page = rows.slice(0, input.limit)
+      const page = rows.slice(0, limit)
       const last = page.at(-1)
       const nextCursor =
-        rows.length > input.limit && last
+        rows.length > limit && last
           ? encodeCursor({ createdAt: last.createdAt, id: last.row.id })
           : null
       return { items: page.map(({ row }) => row), nextCursor }

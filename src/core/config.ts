@@ -197,7 +197,8 @@ export function loadConfig(env: Env): Readonly<Config> {
   }
 
   const firstAdminEmail = read.optional('FIRST_ADMIN_EMAIL')?.toLowerCase() ?? null
-  const firstAdminPassword = read.optional('FIRST_ADMIN_PASSWORD')
+  // Passwords are compared exactly as given: no trimming here.
+  const firstAdminPassword = env.FIRST_ADMIN_PASSWORD || null
   if (firstAdminEmail !== null && !EMAIL_SHAPE.test(firstAdminEmail)) {
     read.fail('FIRST_ADMIN_EMAIL', 'must be an e-mail address', null)
   }

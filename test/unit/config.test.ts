@@ -150,3 +150,13 @@ describe('resolveSecretKey', () => {
     expect(resolveSecretKey(loadConfig({ SECRET_KEY: key })).secretKey).toBe(key)
   })
 })
+
+describe('FIRST_ADMIN_PASSWORD', () => {
+  it('is kept exactly as given, surrounding spaces included', () => {
+    const config = loadConfig({
+      FIRST_ADMIN_EMAIL: 'a@example.com',
+      FIRST_ADMIN_PASSWORD: '  spaced out admin  ',
+    })
+    expect(config.firstAdminPassword).toBe('  spaced out admin  ')
+  })
+})

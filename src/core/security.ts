@@ -8,7 +8,6 @@ import {
   timingSafeEqual,
 } from 'node:crypto'
 import bcrypt from 'bcrypt'
-import { SignJWT } from 'jose'
 import { newId } from './ids.js'
 
 export type Role = 'user' | 'admin'
@@ -64,44 +63,46 @@ export interface AccessClaims {
 }
 
 const ACCESS_TOKEN_TYPE = 'at+jwt'
-const keyCache = new Map<string, Uint8Array>()
-const keyOf = (secret: string) => {
-  let key = keyCache.get(secret)
+
+/** The signing key per secret, imported once: createHmac then skips copying it per call. */
+const hmacKeyCache = new Map<string, KeyObject>()
+const hmacKeyOf = (secret: string) => {
+  let key = hmacKeyCache.get(secret)
   if (!key) {
-    key = new TextEncoder().encode(secret)
-    keyCache.set(secret, key)
+    key = createSecretKey(secret, 'utf8')
+    hmacKeyCache.set(secret, key)
   }
   return key
 }
 
-/** Signs an access token; `issuedAtSeconds` lets the caller keep it after `tokens_valid_after`. */
+const base64urlJson = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+const ACCESS_TOKEN_HEADER = base64urlJson({ alg: 'HS256', typ: ACCESS_TOKEN_TYPE })
+
+/**
+ * Signs an access token; `issuedAtSeconds` lets the caller keep it after `tokens_valid_after`.
+ * Signed with node:crypto, synchronously: jose's WebCrypto signature is a job on the libuv
+ * pool, where it queued behind every pending bcrypt and doubled login latency under load.
+ */
 export async function signAccessToken(
   options: AccessTokenOptions,
   subject: { id: string; role: Role },
   issuedAtSeconds: number,
 ): Promise<{ token: string; expiresInSeconds: number }> {
   const expiresInSeconds = Math.floor(options.ttlMs / 1000)
-  const token = await new SignJWT({ role: subject.role })
-    .setProtectedHeader({ alg: 'HS256', typ: ACCESS_TOKEN_TYPE })
-    .setSubject(subject.id)
-    .setIssuedAt(issuedAtSeconds)
-    .setExpirationTime(issuedAtSeconds + expiresInSeconds)
-    .setJti(newId())
-    .setIssuer(options.issuer)
-    .setAudience(options.audience)
-    .sign(keyOf(options.secretKey))
-  return { token, expiresInSeconds }
-}
-
-/** Same key bytes as `keyOf`, as a KeyObject: createHmac then skips copying the key per call. */
-const hmacKeyCache = new Map<string, KeyObject>()
-const hmacKeyOf = (secret: string) => {
-  let key = hmacKeyCache.get(secret)
-  if (!key) {
-    key = createSecretKey(keyOf(secret))
-    hmacKeyCache.set(secret, key)
-  }
-  return key
+  const payload = base64urlJson({
+    role: subject.role,
+    sub: subject.id,
+    iat: issuedAtSeconds,
+    exp: issuedAtSeconds + expiresInSeconds,
+    jti: newId(),
+    iss: options.issuer,
+    aud: options.audience,
+  })
+  const input = `${ACCESS_TOKEN_HEADER}.${payload}`
+  const signature = createHmac('sha256', hmacKeyOf(options.secretKey))
+    .update(input)
+    .digest('base64url')
+  return { token: `${input}.${signature}`, expiresInSeconds }
 }
 
 const BASE64URL_SEGMENT = /^[A-Za-z0-9_-]+$/
@@ -126,7 +127,7 @@ function decodeJsonObject(segment: string): Record<string, unknown> | null {
  * The checks are those of jose's `jwtVerify` with the options signing uses, done
  * synchronously with node:crypto: jose goes through WebCrypto (a key import and a
  * thread-pool job per call), which took a fifth of the CPU of `GET /users/me`
- * (docs/benchmark.md). Signing, rare and off the hot path, stays with jose.
+ * (docs/benchmark.md). test/unit/access-token.test.ts holds both to jose's verdict.
  */
 export async function verifyAccessToken(
   options: AccessTokenOptions,

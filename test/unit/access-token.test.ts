@@ -8,8 +8,8 @@ import {
 } from '../../src/core/security.js'
 
 /**
- * verifyAccessToken checks tokens with node:crypto instead of jose (for speed, see
- * docs/benchmark.md); these cases hold it to jose's verdict with the same options.
+ * Access tokens are signed and checked with node:crypto instead of jose (for speed, see
+ * docs/benchmark.md); these cases hold both to jose's verdict with the same options.
  */
 const options: AccessTokenOptions = {
   secretKey: 'unit-test-secret-0123456789abcdef0123456789',
@@ -106,6 +106,10 @@ describe('verifyAccessToken agrees with jose', () => {
 
   it('accepts what signAccessToken issues, and returns its claims', async () => {
     const { token } = await signAccessToken(options, { id: claims.sub, role: 'admin' }, nowSeconds)
+    expect(await joseAccepts(token)).toBe(true)
+    const key = new TextEncoder().encode(options.secretKey)
+    const { protectedHeader } = await jwtVerify(token, key, { currentDate: now })
+    expect(protectedHeader).toEqual({ alg: 'HS256', typ: 'at+jwt' })
     expect(await verifyAccessToken(options, token, now)).toEqual({
       sub: claims.sub,
       role: 'admin',

@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
 import { type Clock, systemClock } from './core/clock.js'
 import type { Config } from './core/config.js'
+import { moreSevereLevel } from './core/logger.js'
 import type { ErrorReporter } from './core/sentry.js'
 import type { Database } from './db/client.js'
 import type { UserRow } from './db/schema.js'
@@ -60,6 +61,10 @@ export async function buildApp(deps: AppDeps) {
   app.decorateRequest('user', null as unknown as UserRow)
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
+  })
+  // Quiet routes (probes, metrics) log at `warn`, but never more than LOG_LEVEL allows.
+  app.addHook('onRoute', (route) => {
+    if (route.logLevel) route.logLevel = moreSevereLevel(route.logLevel, config.logLevel)
   })
   registerValidation(app)
   registerErrorHandlers(app, {

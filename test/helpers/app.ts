@@ -1,7 +1,7 @@
-import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
 import type { Clock } from '../../src/core/clock.js'
 import { type Env, loadConfig } from '../../src/core/config.js'
+import { createLogger } from '../../src/core/logger.js'
 import { createMailer } from '../../src/mailer.js'
 import { createTestDatabase } from './database.js'
 import { startSmtpServer } from './smtp.js'
@@ -43,7 +43,7 @@ export async function createTestApp(env: Env = {}) {
     ...env,
   })
   const clock = createTestClock()
-  const logger = pino({ level: config.logLevel })
+  const logger = createLogger(config)
   const mailer = createMailer({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, logger })
   const app = await buildApp({ config, database: testDb.database, mailer, clock, logger })
   await app.ready()

@@ -98,7 +98,7 @@ async function main() {
       scaleUsers: settings.scaleUsers,
       scenarios: [...settings.scenarios].join(','),
       profile: settings.profile,
-      apiEntry: settings.apiEntry ?? 'src/server.ts (tsx)',
+      apiEntry: settings.apiEntry,
     },
     scenarios: rows,
     bcryptCeiling: null,

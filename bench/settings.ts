@@ -28,8 +28,8 @@ export interface BenchSettings {
   scaleUsers: number
   /** Run the API child with `--cpu-prof` (profiles land in bench/results/profiles). */
   profile: boolean
-  /** The API's entry point; default src/server.ts under tsx, as `npm start` runs it. */
-  apiEntry: string | undefined
+  /** The API's entry point; default dist/server.js, the compiled build the Docker image runs. */
+  apiEntry: string
   parallelism: number
 }
 
@@ -67,7 +67,7 @@ export function loadBenchSettings(): BenchSettings {
     users: Math.round(positiveNumber('BENCH_USERS', 10_000)),
     scaleUsers: Math.round(positiveNumber('BENCH_SCALE_USERS', 1_000_000)),
     profile: ['1', 'true', 'yes'].includes((process.env.BENCH_PROFILE ?? '').toLowerCase()),
-    apiEntry: process.env.BENCH_API_ENTRY || undefined,
+    apiEntry: process.env.BENCH_API_ENTRY || 'dist/server.js',
     parallelism: availableParallelism(),
   }
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.js'
-import { freePort } from '../helpers/private-postgres.js'
+import { freePort } from '../helpers/process.js'
 import { codeFrom } from '../helpers/smtp.js'
 
 const PASSWORD = 'flat-white-double-shot-9'

@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TEST_SECRET } from '../helpers/app.js'
 import { parseMetrics } from '../helpers/metrics.js'
-import { freePort, startPrivatePostgres } from '../helpers/private-postgres.js'
-import { type LogRecord, spawnLogged } from '../helpers/process.js'
+import { startPrivatePostgres } from '../helpers/private-postgres.js'
+import { freePort, type LogRecord, spawnLogged } from '../helpers/process.js'
 import { codeFrom, type SmtpInbox, startSmtpServer } from '../helpers/smtp.js'
 
 /*

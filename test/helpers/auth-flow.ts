@@ -1,15 +1,12 @@
-import { randomBytes } from 'node:crypto'
 import { expect } from 'vitest'
 import type { TestApp } from './app.js'
+import { uniqueEmail } from './factories.js'
 import { codeFrom } from './smtp.js'
 
 /** A password that is not in the common-password list. */
 export const PASSWORD = 'brewed-arabica-42-crema'
 
-let counter = 0
-/** A unique address per call, so tests in one file never collide. */
-export const uniqueEmail = (label = 'user') =>
-  `${label}-${++counter}-${randomBytes(3).toString('hex')}@example.com`
+export { uniqueEmail } from './factories.js'
 
 export const postJson = (t: TestApp, url: string, payload: unknown) =>
   t.app.inject({ method: 'POST', url, payload: payload as Record<string, unknown> })

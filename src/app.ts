@@ -59,8 +59,9 @@ export async function buildApp(deps: AppDeps) {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorateRequest('user', null as unknown as UserRow)
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
   // Quiet routes (probes, metrics) log at `warn`, but never more than LOG_LEVEL allows.
   app.addHook('onRoute', (route) => {

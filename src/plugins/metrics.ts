@@ -28,17 +28,49 @@ const OUTCOMES: Record<string, Outcome> = {
   },
 }
 
-function observe(metrics: Metrics, request: FastifyRequest, reply: FastifyReply) {
-  const route = request.routeOptions.url ?? UNMATCHED
-  const labels = { route, method: request.method, status_code: String(reply.statusCode) }
-  metrics.httpRequests.inc(labels)
-  metrics.httpDuration.observe(labels, reply.elapsedTime / 1_000)
-  OUTCOMES[`${request.method} ${route}`]?.(metrics, reply.statusCode)
+interface Series {
+  requests: { inc(): void }
+  duration: { observe(value: number): void }
+  outcome: Outcome | undefined
+}
+
+/**
+ * The labelled children per route, method and status, looked up once: prom-client hashes
+ * the label object on every `inc`/`observe` otherwise. Bounded by the routes times the
+ * statuses they answer, as the series themselves are.
+ */
+function createObserver(metrics: Metrics) {
+  const cache = new Map<string, Series>()
+  const seriesOf = (route: string, method: string, statusCode: number) => {
+    const key = `${method} ${route} ${statusCode}`
+    let series = cache.get(key)
+    if (!series) {
+      const labels = { route, method, status_code: String(statusCode) }
+      series = {
+        requests: metrics.httpRequests.labels(labels),
+        duration: metrics.httpDuration.labels(labels),
+        outcome: OUTCOMES[`${method} ${route}`],
+      }
+      cache.set(key, series)
+    }
+    return series
+  }
+  return (request: FastifyRequest, reply: FastifyReply) => {
+    const statusCode = reply.statusCode
+    const series = seriesOf(request.routeOptions.url ?? UNMATCHED, request.method, statusCode)
+    series.requests.inc()
+    series.duration.observe(reply.elapsedTime / 1_000)
+    series.outcome?.(metrics, statusCode)
+  }
 }
 
 /** Request count and latency by route pattern, method and status; `GET /metrics`. */
 export function registerMetrics(app: FastifyInstance, metrics: Metrics) {
-  app.addHook('onResponse', async (request, reply) => observe(metrics, request, reply))
+  const observe = createObserver(metrics)
+  app.addHook('onResponse', (request, reply, done) => {
+    observe(request, reply)
+    done()
+  })
 
   app.get(
     '/metrics',

@@ -24,24 +24,27 @@ export function registerValidation(app: FastifyInstance) {
   )
 
   // PostgreSQL cannot store NUL in text: refuse it up front as a 422, not a 500 later.
-  app.addHook('preValidation', async (request: FastifyRequest) => {
-    for (const [part, value] of [
-      ['body', request.body],
-      ['query', request.query],
-      ['path', request.params],
-    ] as const) {
-      const path = findNul(value)
-      if (path) {
-        throw new AppError(422, 'validation_error', [
-          {
-            loc: [part, ...path],
-            msg: 'String must not contain NUL characters',
-            type: 'string_nul',
-          },
-        ])
-      }
+  app.addHook('preValidation', (request, _reply, done) => done(nulError(request)))
+}
+
+function nulError(request: FastifyRequest): AppError | undefined {
+  for (const [part, value] of [
+    ['body', request.body],
+    ['query', request.query],
+    ['path', request.params],
+  ] as const) {
+    const path = findNul(value)
+    if (path) {
+      return new AppError(422, 'validation_error', [
+        {
+          loc: [part, ...path],
+          msg: 'String must not contain NUL characters',
+          type: 'string_nul',
+        },
+      ])
     }
-  })
+  }
+  return undefined
 }
 
 function findNul(value: unknown, path: (string | number)[] = []): (string | number)[] | null {

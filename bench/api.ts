@@ -20,7 +20,10 @@ export function startApi(options: {
   return startServer({
     name: 'api',
     entry: options.entry ?? 'src/server.ts',
-    nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
+    nodeArgs: [
+      ...(process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []),
+    ],
     env: {
       NODE_ENV: 'production',
       DATABASE_URL: options.databaseUrl,

@@ -45,4 +45,6 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/health/ready`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node is PID 1 (no npm or shell in between), so SIGTERM reaches the server's graceful close.
-CMD ["node", "dist/server.js"]
+# Same flags as `npm run start:prod`: a capped young generation keeps peak RSS under load
+# near 125 MB instead of 160 MB (npm run bench; see README "Where we differ").
+CMD ["node", "--max-semi-space-size=8", "dist/server.js"]

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { loadConfig } from '../src/core/config.js'
 import { type Role, signAccessToken } from '../src/core/security.js'
 import { type ChildServer, startServer } from './processes.js'
@@ -7,9 +8,15 @@ import { type ChildServer, startServer } from './processes.js'
 export const benchSecretKey = () => randomBytes(32).toString('hex')
 
 /**
- * The API as production runs it (`node --import tsx src/server.ts`), on the bench
+ * The API as production runs it (`npm run start:prod`: its node flags, dist/server.js), on the bench
  * database, with rate limits, the login throttle and the scheduler off, logging at warn.
  */
+/** The node flags of `npm run start:prod`, so the bench measures what production runs. */
+function productionNodeFlags(): string {
+  const script: string = JSON.parse(readFileSync('package.json', 'utf8')).scripts['start:prod']
+  return /node (.*?)\s*dist\/server\.js/.exec(script)?.[1] ?? ''
+}
+
 export function startApi(options: {
   databaseUrl: string
   secretKey: string
@@ -21,7 +28,7 @@ export function startApi(options: {
     name: 'api',
     entry: options.entry ?? 'src/server.ts',
     nodeArgs: [
-      ...(process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      ...(process.env.BENCH_API_NODE_ARGS ?? productionNodeFlags()).split(' ').filter(Boolean),
       ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []),
     ],
     env: {

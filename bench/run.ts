@@ -19,7 +19,12 @@ import {
 } from './report.js'
 import { runScaleCase } from './scale.js'
 import { seedStaleUsers, seedUsers } from './seed.js'
-import { type BenchSettings, loadBenchSettings, type ScenarioName } from './settings.js'
+import {
+  ALL_SCENARIOS,
+  type BenchSettings,
+  loadBenchSettings,
+  type ScenarioName,
+} from './settings.js'
 
 const RESULTS_DIR = fileURLToPath(new URL('./results', import.meta.url))
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`)
@@ -145,15 +150,9 @@ async function main() {
     rows.push(await scenario(settings, baseline, 'baseline-me', me))
     await stopBaseline()
   }
-  const apiScenarios: ScenarioName[] = [
-    'me',
-    'user-by-id',
-    'users-first',
-    'users-deep',
-    'login',
-    'scale',
-    'cleanup',
-  ]
+  const apiScenarios = ALL_SCENARIOS.filter(
+    (name) => name !== 'bcrypt-ceiling' && name !== 'baseline-me',
+  )
   if (apiScenarios.some(wants)) {
     const profileDir = settings.profile ? `${RESULTS_DIR}/profiles` : undefined
     const api = await startApi({

@@ -3,6 +3,18 @@ import { MAX_CURSOR_LENGTH } from '../core/cursor.js'
 import type { UserRow } from '../db/schema.js'
 import { EmailSchema, FullNameSchema, PasswordSchema, RoleSchema, UlidSchema } from './common.js'
 
+/** The example user of the OpenAPI document (responses and pages alike). */
+const USER_EXAMPLE = {
+  id: '01JD8X4ZQK3V7M2N5P6R8S9T0W',
+  email: 'ana@example.com',
+  full_name: 'Ana Lima',
+  role: 'user',
+  is_verified: true,
+  is_active: true,
+  created_at: '2026-11-25T10:00:00.000Z',
+  updated_at: '2026-11-25T10:00:00.000Z',
+}
+
 export const UserOutSchema = Type.Object(
   {
     id: UlidSchema,
@@ -17,18 +29,7 @@ export const UserOutSchema = Type.Object(
   {
     $id: 'User',
     description: 'A user account; passwords, hashes and codes are never part of it',
-    examples: [
-      {
-        id: '01JD8X4ZQK3V7M2N5P6R8S9T0W',
-        email: 'ana@example.com',
-        full_name: 'Ana Lima',
-        role: 'user',
-        is_verified: true,
-        is_active: true,
-        created_at: '2026-11-25T10:00:00.000Z',
-        updated_at: '2026-11-25T10:00:00.000Z',
-      },
-    ],
+    examples: [USER_EXAMPLE],
   },
 )
 export type UserOut = Static<typeof UserOutSchema>
@@ -124,18 +125,7 @@ export const UserListSchema = Type.Object(
     description: 'One page of users, newest first',
     examples: [
       {
-        items: [
-          {
-            id: '01JD8X4ZQK3V7M2N5P6R8S9T0W',
-            email: 'ana@example.com',
-            full_name: 'Ana Lima',
-            role: 'user',
-            is_verified: true,
-            is_active: true,
-            created_at: '2026-11-25T10:00:00.000Z',
-            updated_at: '2026-11-25T10:00:00.000Z',
-          },
-        ],
+        items: [USER_EXAMPLE],
         next_cursor:
           'WyIyMDI2LTExLTI1VDEwOjAwOjAwLjAwMDAwMFoiLCIwMUpEOFg0WlFLM1Y3TTJONVA2UjhTOVQwVyJd',
       },

@@ -20,7 +20,7 @@ import { authRoutes } from './routes/auth.js'
 import { docsRoutes } from './routes/docs.js'
 import { healthRoutes } from './routes/health.js'
 import { usersRoutes } from './routes/users.js'
-import { createServices } from './services/index.js'
+import { createServices, type Services } from './services/index.js'
 
 export interface AppDeps {
   config: Readonly<Config>
@@ -32,6 +32,8 @@ export interface AppDeps {
   errorReporter?: ErrorReporter | null
   /** Shared with the in-process scheduler so /metrics shows its deletions; made here if omitted. */
   metrics?: Metrics
+  /** Built by the caller when it needs them before the app (the server's first-admin step). */
+  services?: Services
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
@@ -55,7 +57,6 @@ export async function buildApp(deps: AppDeps) {
       const incoming = request.headers['x-request-id']
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     },
-    ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorateRequest('user', null as unknown as UserRow)
@@ -115,7 +116,9 @@ export async function buildApp(deps: AppDeps) {
 
   const metrics = deps.metrics ?? createMetrics({ processMetrics: true })
   registerMetrics(app, metrics)
-  const services = createServices({ config, database, mailer, clock, logger: deps.logger, metrics })
+  const services =
+    deps.services ??
+    createServices({ config, database, mailer, clock, logger: deps.logger, metrics })
   await app.register(healthRoutes, {
     prefix: '/health',
     ping: () => database.ping(READY_TIMEOUT_MS),
@@ -123,7 +126,6 @@ export async function buildApp(deps: AppDeps) {
   await app.register(docsRoutes)
   await app.register(authRoutes, { prefix: '/auth', services })
   await app.register(usersRoutes, { prefix: '/users', services })
-  void services
   return app
 }
 

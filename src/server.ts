@@ -12,12 +12,13 @@ import { createServices } from './services/index.js'
 async function main() {
   const { config, logger, database, databaseLabel } = await openRuntime()
   const mailer = createMailer({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, logger })
-  const services = createServices({ config, database, mailer, clock: systemClock })
+  const metrics = createMetrics({ processMetrics: true })
+  // One set of services: the first-admin step and the app share it.
+  const services = createServices({ config, database, mailer, clock: systemClock, logger, metrics })
   const firstAdmin = await services.users.ensureFirstAdmin()
   if (firstAdmin) logger.info(`first admin ${firstAdmin.action}: ${firstAdmin.user.email}`)
   const errorReporter = await createErrorReporter(config)
-  const metrics = createMetrics({ processMetrics: true })
-  const app = await buildApp({ config, database, mailer, logger, errorReporter, metrics })
+  const app = await buildApp({ config, database, mailer, logger, errorReporter, metrics, services })
   // The cleanup also runs here unless RUN_SCHEDULER=false; an advisory lock keeps it to
   // one process at a time however many instances and workers share the database.
   const scheduler = config.runScheduler

@@ -18,7 +18,7 @@ import type { CodePurpose, RefreshTokenRow, UserRow } from '../db/schema.js'
 import { codeEmail, type Mailer } from '../mailer.js'
 import { createOneTimeCodesRepository } from '../repositories/one-time-codes.js'
 import { createRefreshTokensRepository } from '../repositories/refresh-tokens.js'
-import { createUsersRepository } from '../repositories/users.js'
+import { createUsersRepository, type UsersRepository } from '../repositories/users.js'
 import type { TokensService } from './tokens.js'
 
 /** Wrong tries a code survives; the contract's "at most 5 wrong tries per code". */
@@ -34,6 +34,8 @@ export interface AuthServiceDeps {
   mailer: Mailer
   clock: Clock
   tokens: TokensService
+  /** The shared users repository (its prepared statements are made once). */
+  users: UsersRepository
   logger: AuthLogger
   /** Called on each refresh-token reuse detection (the /metrics counter). */
   onReuseDetected?: () => void
@@ -59,9 +61,8 @@ const invalidToken = () => unauthorized('invalid_token', 'Invalid or expired ref
 const invalidCredentials = () => unauthorized('invalid_credentials', 'Incorrect email or password')
 
 export function createAuthService(deps: AuthServiceDeps) {
-  const { config, db, mailer, clock, tokens, logger } = deps
+  const { config, db, mailer, clock, tokens, users, logger } = deps
   const secret = config.secretKey ?? ''
-  const users = createUsersRepository(db)
   const codes = createOneTimeCodesRepository(db)
   const refreshTokens = createRefreshTokensRepository(db)
   const ttlMinutes = Math.max(1, Math.round(config.codeTtlMs / 60_000))

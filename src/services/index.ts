@@ -31,6 +31,7 @@ export function createServices({ config, database, mailer, clock, logger, metric
     mailer,
     clock,
     tokens,
+    users,
     logger: logger ?? silentLogger,
     onReuseDetected: () => metrics?.reuseDetections.inc(),
   })

@@ -59,7 +59,9 @@ const sharedEnv: Record<string, string> = hasRedis ? { TEST_REDIS_URL: redisUrl 
 const integration = ['test/integration/**/*.test.ts']
 const exclude = [
   ...configDefaults.exclude,
-  ...(hasRedis ? [] : ['test/integration/rate-limit.test.ts']),
+  ...(hasRedis
+    ? []
+    : ['test/integration/rate-limit.test.ts', 'test/integration/login-throttle.test.ts']),
   ...(hasPrivatePostgres
     ? []
     : ['test/integration/outage.test.ts', 'test/integration/shutdown.test.ts']),

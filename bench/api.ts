@@ -38,6 +38,7 @@ export function startApi(options: {
       BCRYPT_ROUNDS: '12',
       RATE_LIMIT_MAX: '0',
       LOGIN_MAX_FAILURES: '0',
+      LOGIN_ACCOUNT_MAX_FAILURES: '0',
       RUN_SCHEDULER: 'false',
       LOG_LEVEL: 'warn',
     },

@@ -287,7 +287,7 @@ export interface paths {
         head?: never;
         /**
          * Update a user
-         * @description Users may change their own `full_name`, and their `password` together with `current_password` (missing: `422`; wrong: `422 invalid_credentials` at `["body", "current_password"]`). Admins may change any user, including `email` (`409 email_taken`), `role`, `is_verified`, `is_active` and `password` without `current_password`. A non-admin touching another user, or an admin-only field, gets `403`. A password change logs the user out everywhere: earlier access tokens are rejected and refresh tokens revoked; deactivation revokes refresh tokens too. The last active admin cannot be demoted or deactivated (`409 last_admin`).
+         * @description Users may change their own `full_name`, and their `password` together with `current_password` (missing: `422`; wrong: `422 invalid_credentials` at `["body", "current_password"]`, counted as a failed login of that account, so repeated guesses get `429` as login does). Admins may change any user, including `email` (`409 email_taken`), `role`, `is_verified`, `is_active` and `password` without `current_password`. A non-admin touching another user, or an admin-only field, gets `403`. A password change logs the user out everywhere: earlier access tokens are rejected and refresh tokens revoked; deactivation revokes refresh tokens too. The last active admin cannot be demoted or deactivated (`409 last_admin`).
          */
         patch: operations["updateUser"];
         trace?: never;
@@ -2128,6 +2128,26 @@ export interface operations {
                             type: string;
                         }[];
                         /** @example validation_error */
+                        code: string;
+                    };
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": {
+                        detail: string;
                         code: string;
                     };
                 };

@@ -80,7 +80,7 @@ export async function buildApp(deps: AppDeps) {
   registerGracefulClose(app)
   await registerSecurity(app, config)
   // Before any route: limits attach to routes as they are added.
-  await registerRateLimits(app, { config, clock })
+  const loginThrottleFor = await registerRateLimits(app, { config, clock })
 
   await app.register(swagger, {
     // Shared schemas keep their $id as their name (`User`, not `def-0`) for readers and clients.
@@ -124,8 +124,8 @@ export async function buildApp(deps: AppDeps) {
     ping: () => database.ping(READY_TIMEOUT_MS),
   })
   await app.register(docsRoutes)
-  await app.register(authRoutes, { prefix: '/auth', services })
-  await app.register(usersRoutes, { prefix: '/users', services })
+  await app.register(authRoutes, { prefix: '/auth', services, loginThrottleFor })
+  await app.register(usersRoutes, { prefix: '/users', services, loginThrottleFor })
   return app
 }
 

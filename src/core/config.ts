@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { isIP, isIPv4 } from 'node:net'
 import { join, resolve } from 'node:path'
 import { isCommonPassword } from './password-policy.js'
 
@@ -44,6 +45,9 @@ export interface Config {
   /** Prepended to every Redis key, so environments can share one Redis. */
   redisKeyPrefix: string
   loginMaxFailures: number
+  /** Failed logins per account from all clients together per window; 0 turns it off. */
+  loginAccountMaxFailures: number
+  loginAccountWindowMs: number
   firstAdminEmail: string | null
   firstAdminPassword: string | null
   corsOrigins: string[]
@@ -127,15 +131,63 @@ function createReader(env: Env) {
   }
 }
 
-function parseTrustProxy(value: string | null): TrustProxy | string {
+/** proxy-addr's named ranges, which Fastify's `trustProxy` accepts besides addresses. */
+const NAMED_PROXY_RANGES = ['loopback', 'linklocal', 'uniquelocal']
+
+/** An address, `address/prefix` or `IPv4/netmask`: what Fastify's `trustProxy` compiles. */
+function isProxyAddress(entry: string): boolean {
+  if (NAMED_PROXY_RANGES.includes(entry)) return true
+  const [address = '', range, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  if (range === undefined) return true
+  if (family === 4 && isIPv4(range)) return true
+  return /^\d{1,3}$/.test(range) && Number(range) <= (family === 4 ? 32 : 128)
+}
+
+function parseTrustProxy(value: string | null): TrustProxy | 'invalid' {
   if (value === null) return false
   const lower = value.toLowerCase()
   if (lower === 'true') return true
   if (lower === 'false') return false
   if (/^\d+$/.test(value)) return Number(value)
   const entries = value.split(',').map((entry) => entry.trim())
-  const addressLike = /^[0-9a-fA-F:.]+(\/\d{1,3})?$/
-  return entries.every((entry) => addressLike.test(entry)) ? entries : 'invalid'
+  return entries.every(isProxyAddress) ? entries : 'invalid'
+}
+
+/** Fails TRUST_PROXY when it is malformed, or `true` in production. */
+function checkTrustProxy(read: ReturnType<typeof createReader>, isProduction: boolean): TrustProxy {
+  const trustProxy = parseTrustProxy(read.optional('TRUST_PROXY'))
+  if (trustProxy === 'invalid') {
+    return read.fail(
+      'TRUST_PROXY',
+      'must be false, a hop count, or a comma list of proxy addresses/CIDRs (10.0.0.0/8, fd00::/8, loopback)',
+      false,
+    )
+  }
+  if (trustProxy === true && isProduction) {
+    // `true` believes whatever X-Forwarded-For a client sends: every client could pick
+    // its own address, and so its own rate-limit and login-throttle keys.
+    return read.fail(
+      'TRUST_PROXY',
+      'true is refused when NODE_ENV=production: it believes any X-Forwarded-For, so clients pick their own rate-limit address; set the hop count of your proxies (e.g. 1) or, better, their addresses/CIDRs (e.g. 10.0.0.0/8)',
+      false,
+    )
+  }
+  return trustProxy
+}
+
+/** The account-wide limit must stay above the per-client one, or one client locks accounts. */
+function checkLoginAccountLimit(read: ReturnType<typeof createReader>, perClient: number) {
+  const perAccount = read.integer('LOGIN_ACCOUNT_MAX_FAILURES', 50, 0, 1_000_000)
+  if (perAccount > 0 && perClient > 0 && perAccount <= perClient) {
+    return read.fail(
+      'LOGIN_ACCOUNT_MAX_FAILURES',
+      `must be 0 or more than LOGIN_MAX_FAILURES (${perClient}), or a single client locks the account before its own limit stops it`,
+      0,
+    )
+  }
+  return perAccount
 }
 
 function parseOrigins(value: string | null): string[] | null {
@@ -183,10 +235,7 @@ export function loadConfig(env: Env): Readonly<Config> {
   if (!LOG_LEVELS.includes(logLevel))
     read.fail('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`, 'info')
 
-  const trustProxy = parseTrustProxy(read.optional('TRUST_PROXY'))
-  if (trustProxy === 'invalid') {
-    read.fail('TRUST_PROXY', 'must be true, false, a hop count or a comma list of addresses', false)
-  }
+  const trustProxy = checkTrustProxy(read, isProduction)
   const corsOrigins = parseOrigins(read.optional('CORS_ORIGINS'))
   if (corsOrigins === null) {
     read.fail(
@@ -210,6 +259,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     read.problems.push('FIRST_ADMIN_PASSWORD: is a common password; choose a less guessable one')
   }
 
+  const loginMaxFailures = read.integer('LOGIN_MAX_FAILURES', 10, 0, 1_000_000)
   const config: Config = {
     nodeEnv,
     isProduction,
@@ -235,13 +285,15 @@ export function loadConfig(env: Env): Readonly<Config> {
     rateLimitWindowMs: read.duration('RATE_LIMIT_WINDOW', '1m', 1_000),
     authRateLimitMax: read.integer('AUTH_RATE_LIMIT_MAX', 10, 0, 1_000_000_000),
     redisKeyPrefix: read.string('REDIS_KEY_PREFIX', 'coffee-shop:'),
-    loginMaxFailures: read.integer('LOGIN_MAX_FAILURES', 10, 0, 1_000_000),
+    loginMaxFailures,
+    loginAccountMaxFailures: checkLoginAccountLimit(read, loginMaxFailures),
+    loginAccountWindowMs: read.duration('LOGIN_ACCOUNT_WINDOW', '1h', 1_000),
     firstAdminEmail,
     firstAdminPassword,
     corsOrigins: corsOrigins ?? [],
     logLevel,
     sentryDsn: read.url('SENTRY_DSN', ['http:', 'https:']),
-    trustProxy: trustProxy === 'invalid' ? false : (trustProxy as TrustProxy),
+    trustProxy,
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
   }
   if (read.problems.length > 0) throw new ConfigError(read.problems)

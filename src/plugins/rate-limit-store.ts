@@ -10,7 +10,8 @@ export interface WindowCount {
 /** Counters shared by the request limits and the login throttle; in memory or in Redis. */
 export interface CounterStore {
   hit(key: string, windowMs: number): Promise<WindowCount>
-  peek(key: string, windowMs: number): Promise<WindowCount>
+  /** Takes one hit back from the current window (never below zero). */
+  release(key: string, windowMs: number): Promise<void>
   reset(key: string): Promise<void>
 }
 
@@ -42,12 +43,9 @@ export function createMemoryCounterStore(clock: Clock, maxKeys = 50_000): Counte
       }
       return { count: entry.count, resetAtMs: entry.startMs + windowMs }
     },
-    async peek(key, windowMs) {
-      const now = clock.now().getTime()
-      const entry = live(key, windowMs, now)
-      return entry
-        ? { count: entry.count, resetAtMs: entry.startMs + windowMs }
-        : { count: 0, resetAtMs: now }
+    async release(key, windowMs) {
+      const entry = live(key, windowMs, clock.now().getTime())
+      if (entry && entry.count > 0) entry.count -= 1
     },
     async reset(key) {
       entries.delete(key)
@@ -72,6 +70,19 @@ end
 return {redis.call('HINCRBY', KEYS[1], 'count', 1), start}
 `
 
+/** A hit taken back, in the window it was made in only; a finished window is left alone. */
+const RELEASE_SCRIPT = `
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local fields = redis.call('HMGET', KEYS[1], 'start', 'count')
+local start = tonumber(fields[1])
+local count = tonumber(fields[2])
+if start == nil or now - start >= window or now < start or count == nil or count <= 0 then
+  return 0
+end
+return redis.call('HINCRBY', KEYS[1], 'count', -1)
+`
+
 export function createRedisCounterStore(redis: Redis, prefix: string, clock: Clock): CounterStore {
   // While Redis is away, fail at once (the callers fail open) rather than wait out a timeout.
   const ready = () => {
@@ -87,15 +98,9 @@ export function createRedisCounterStore(redis: Redis, prefix: string, clock: Clo
       ]
       return { count, resetAtMs: Number(start) + windowMs }
     },
-    async peek(key, windowMs) {
+    async release(key, windowMs) {
       ready()
-      const now = clock.now().getTime()
-      const [start, count] = await redis.hmget(prefix + key, 'start', 'count')
-      const startMs = Number(start)
-      if (start === null || now - startMs >= windowMs || now < startMs) {
-        return { count: 0, resetAtMs: now }
-      }
-      return { count: Number(count), resetAtMs: startMs + windowMs }
+      await redis.eval(RELEASE_SCRIPT, 1, prefix + key, clock.now().getTime(), windowMs)
     },
     async reset(key) {
       ready()

@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto'
 import rateLimit, { type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import { tooManyRequests } from '../core/errors.js'
+import { type LoginThrottle, unthrottled } from '../core/login-throttle.js'
+import { createLoginThrottles, type LoginThrottleConfig } from './login-throttle.js'
 import {
   type CounterStore,
   createMemoryCounterStore,
@@ -20,35 +21,35 @@ export const SENSITIVE_ROUTES = [
 ]
 /** Probes from load balancers and orchestrators must never be throttled. */
 const EXEMPT_PREFIX = '/health/'
-const LOGIN_ROUTE = '/auth/login'
-export const LOGIN_FAILURE_WINDOW_MS = 15 * 60_000
 
-export type RateLimitConfig = Pick<
-  Config,
-  | 'rateLimitMax'
-  | 'rateLimitWindowMs'
-  | 'authRateLimitMax'
-  | 'loginMaxFailures'
-  | 'redisUrl'
-  | 'redisKeyPrefix'
->
+export type RateLimitConfig = LoginThrottleConfig &
+  Pick<
+    Config,
+    'rateLimitMax' | 'rateLimitWindowMs' | 'authRateLimitMax' | 'redisUrl' | 'redisKeyPrefix'
+  >
+
+/** The login throttle bound to the client of a request (services report the outcomes). */
+export type LoginThrottleFor = (request: FastifyRequest) => LoginThrottle
 
 /**
  * Per-client request limits (`RATE_LIMIT_MAX` per `RATE_LIMIT_WINDOW`, stricter
- * `AUTH_RATE_LIMIT_MAX` on the sensitive routes) and the login throttle
- * (`LOGIN_MAX_FAILURES` failed logins per e-mail and client in 15 minutes).
+ * `AUTH_RATE_LIMIT_MAX` on the sensitive routes), and the counters of the login throttle
+ * (plugins/login-throttle.ts), returned for the routes that check passwords.
  * Counters live in Redis when `REDIS_URL` is set, so instances share them.
  * Must be registered before the routes: it works through an onRoute hook.
  */
 export async function registerRateLimits(
   app: FastifyInstance,
   { config, clock }: { config: RateLimitConfig; clock: Clock },
-) {
-  if (config.rateLimitMax === 0 && config.loginMaxFailures === 0) return
+): Promise<LoginThrottleFor> {
+  const throttled = config.loginMaxFailures > 0 || config.loginAccountMaxFailures > 0
+  if (config.rateLimitMax === 0 && !throttled) return () => unthrottled
   const store = await openStore(app, config, clock)
-
-  if (config.loginMaxFailures > 0) addLoginThrottle(app, store, clock, config.loginMaxFailures)
-  if (config.rateLimitMax === 0) return
+  const throttles = createLoginThrottles(store, clock, config)
+  const loginThrottleFor: LoginThrottleFor = throttled
+    ? (request) => throttles(request.ip, request.log)
+    : () => unthrottled
+  if (config.rateLimitMax === 0) return loginThrottleFor
 
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith(EXEMPT_PREFIX)) setRateLimit(route, false)
@@ -64,6 +65,7 @@ export async function registerRateLimits(
     skipOnError: true,
     errorResponseBuilder: (_request, context) => tooManyRequests(context.ttl / 1_000),
   })
+  return loginThrottleFor
 }
 
 const isSensitive = (route: RouteOptions) =>
@@ -137,63 +139,3 @@ function storeAdapter(store: CounterStore, clock: Clock): FastifyRateLimitStoreC
     return forPrefix('global:')
   } as unknown as FastifyRateLimitStoreCtor
 }
-
-/** The e-mail of a login attempt: JSON `email`, or the OAuth2 form's `username`. */
-function loginEmail(request: FastifyRequest): string | null {
-  const body = request.body as { email?: unknown; username?: unknown } | undefined
-  const email = body?.email ?? body?.username
-  return typeof email === 'string' ? email.trim().toLowerCase() : null
-}
-
-/** Hashed, so the store never holds e-mail addresses. */
-const loginKey = (request: FastifyRequest, email: string) =>
-  `login:${createHash('sha256').update(`${request.ip}\n${email}`).digest('base64url')}`
-
-function addLoginThrottle(
-  app: FastifyInstance,
-  store: CounterStore,
-  clock: Clock,
-  maxFailures: number,
-) {
-  const tryStore = async <T>(request: FastifyRequest, step: () => Promise<T>) => {
-    try {
-      return await step()
-    } catch (error) {
-      request.log.warn({ err: error }, 'login throttle store unavailable')
-      return undefined
-    }
-  }
-  app.addHook('onRoute', (route) => {
-    if (route.url !== LOGIN_ROUTE || !isSensitive(route)) return
-    const preHandler = async (request: FastifyRequest) => {
-      const email = loginEmail(request)
-      if (email === null) return
-      const state = await tryStore(request, () =>
-        store.peek(loginKey(request, email), LOGIN_FAILURE_WINDOW_MS),
-      )
-      if (state && state.count >= maxFailures) {
-        throw tooManyRequests((state.resetAtMs - clock.now().getTime()) / 1_000)
-      }
-    }
-    const onSend = async (
-      request: FastifyRequest,
-      reply: { statusCode: number },
-      payload: unknown,
-    ) => {
-      const email = loginEmail(request)
-      if (email === null) return payload
-      const key = loginKey(request, email)
-      if (reply.statusCode === 200) await tryStore(request, () => store.reset(key))
-      // Only a wrong e-mail or password counts; 403s and 429s do not.
-      else if (reply.statusCode === 401 && String(payload).includes('"invalid_credentials"')) {
-        await tryStore(request, () => store.hit(key, LOGIN_FAILURE_WINDOW_MS))
-      }
-      return payload
-    }
-    route.preHandler = [preHandler, ...toArray(route.preHandler)] as RouteOptions['preHandler']
-    route.onSend = [...toArray(route.onSend), onSend] as RouteOptions['onSend']
-  })
-}
-
-const toArray = <T>(value: T | T[] | undefined): T[] =>
-  value === undefined ? [] : Array.isArray(value) ? value : [value]

@@ -1,6 +1,7 @@
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
+import type { LoginThrottleFor } from '../plugins/rate-limit.js'
 import {
   AcceptedSchema,
   EmailBodySchema,
@@ -23,6 +24,8 @@ import type { Services } from '../services/index.js'
 
 export interface AuthRoutesOptions {
   services: Services
+  /** The login throttle for the request's client; login reports its outcome to it. */
+  loginThrottleFor: LoginThrottleFor
 }
 
 const ACCEPTED = { detail: 'If the account exists, an e-mail is on its way' }
@@ -40,7 +43,7 @@ function sendTokens(reply: FastifyReply, pair: IssuedPair): TokenPair {
 
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
   app,
-  { services },
+  { services, loginThrottleFor },
 ) => {
   const { auth } = services
 
@@ -129,7 +132,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       async (request, reply) => {
         const body = request.body as LoginJsonBody | LoginFormBody
         const email = 'username' in body ? body.username : body.email
-        return sendTokens(reply, await auth.login(email, body.password))
+        return sendTokens(reply, await auth.login(email, body.password, loginThrottleFor(request)))
       },
     )
   })

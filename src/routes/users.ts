@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { createAuthenticate, requireAdmin } from '../plugins/authenticate.js'
+import type { LoginThrottleFor } from '../plugins/rate-limit.js'
 import { errorResponses } from '../schemas/common.js'
 import {
   ListUsersQuerySchema,
@@ -14,6 +15,8 @@ import type { Services } from '../services/index.js'
 
 export interface UsersRoutesOptions {
   services: Services
+  /** A wrong `current_password` counts as a failed login of that account. */
+  loginThrottleFor: LoginThrottleFor
 }
 
 const security = [{ OAuth2PasswordBearer: [] }]
@@ -21,7 +24,7 @@ const NoContentSchema = Type.Null({ description: 'Deleted' })
 
 export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (
   app,
-  { services },
+  { services, loginThrottleFor },
 ) => {
   const { users } = services
   const authenticate = createAuthenticate(services.tokens)
@@ -97,7 +100,8 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
         description:
           'Users may change their own `full_name`, and their `password` together with ' +
           '`current_password` (missing: `422`; wrong: `422 invalid_credentials` at ' +
-          '`["body", "current_password"]`). Admins may change any user, including `email` ' +
+          '`["body", "current_password"]`, counted as a failed login of that account, so ' +
+          'repeated guesses get `429` as login does). Admins may change any user, including `email` ' +
           '(`409 email_taken`), `role`, `is_verified`, `is_active` and `password` without ' +
           '`current_password`. A non-admin touching another user, or an admin-only field, gets ' +
           '`403`. A password change logs the user out everywhere: earlier access tokens are ' +
@@ -106,11 +110,15 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
         security,
         params: UserIdParamsSchema,
         body: PatchUserBodySchema,
-        response: { 200: UserOutSchema, ...errorResponses(401, 403, 404, 409, 422) },
+        response: { 200: UserOutSchema, ...errorResponses(401, 403, 404, 409, 422, 429) },
       },
     },
-    async (request) =>
-      toUserOut(await users.updateUser(request.user, request.params.id, request.body)),
+    async (request) => {
+      const throttle = loginThrottleFor(request)
+      return toUserOut(
+        await users.updateUser(request.user, request.params.id, request.body, throttle),
+      )
+    },
   )
 
   app.delete(

@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import { AppError, unauthorized } from '../core/errors.js'
 import { newId } from '../core/ids.js'
+import type { LoginThrottle } from '../core/login-throttle.js'
 import { assertStrongPassword } from '../core/password-policy.js'
 import {
   generateCode,
@@ -188,14 +189,18 @@ export function createAuthService(deps: AuthServiceDeps) {
     /**
      * The password is checked first, and against a dummy hash for an unknown address, so
      * that neither timing nor the 403s below tell a caller without it whether it exists.
+     * The throttle counts the attempt whether or not the account exists, for the same reason.
      */
-    async login(emailInput: string, password: string): Promise<TokenPair> {
-      const user = await users.findByEmail(normaliseEmail(emailInput))
+    async login(emailInput: string, password: string, throttle: LoginThrottle): Promise<TokenPair> {
+      const email = normaliseEmail(emailInput)
+      const attempt = await throttle.begin(email)
+      const user = await users.findByEmail(email)
       const matches = await verifyPassword(
         password,
         user?.passwordHash ?? (await dummyPasswordHash()),
       )
       if (!user || !matches) throw invalidCredentials()
+      await attempt.matched()
       if (!user.isActive) throw new AppError(403, 'inactive_user', 'Inactive user')
       if (!user.isVerified) throw new AppError(403, 'email_not_verified', 'Email not verified')
       return issuePair(db, user)

@@ -4,6 +4,7 @@ import type { Config } from '../core/config.js'
 import { decodeCursor, encodeCursor } from '../core/cursor.js'
 import { AppError, forbidden, invalidField, notFound } from '../core/errors.js'
 import { newId } from '../core/ids.js'
+import type { LoginThrottle } from '../core/login-throttle.js'
 import { assertStrongPassword } from '../core/password-policy.js'
 import { hashPassword, verifyPassword } from '../core/security.js'
 import type { Db } from '../db/client.js'
@@ -119,7 +120,9 @@ export function createUsersService(deps: {
     return changes
   }
 
-  async function checkCurrentPassword(user: UserRow, password: string) {
+  /** A wrong current password is a failed login of that account: the same throttle applies. */
+  async function checkCurrentPassword(user: UserRow, password: string, throttle: LoginThrottle) {
+    const attempt = await throttle.begin(user.email)
     if (!(await verifyPassword(password, user.passwordHash))) {
       throw invalidField(
         ['body', 'current_password'],
@@ -128,6 +131,7 @@ export function createUsersService(deps: {
         'invalid_credentials',
       )
     }
+    await attempt.matched()
   }
 
   /** Writes a patch in one transaction; the admin-set lock only when role or activity change. */
@@ -234,13 +238,18 @@ export function createUsersService(deps: {
       return { items: page.map(({ row }) => row), nextCursor }
     },
 
-    async updateUser(actor: UserRow, id: string, patch: UserPatch): Promise<UserRow> {
+    async updateUser(
+      actor: UserRow,
+      id: string,
+      patch: UserPatch,
+      throttle: LoginThrottle,
+    ): Promise<UserRow> {
       authorizePatch(actor, id, patch)
       validatePatch(actor, patch)
       const target = actor.id === id ? actor : await users.findById(id)
       if (!target) throw userNotFound()
       if (patch.current_password !== undefined) {
-        await checkCurrentPassword(target, patch.current_password)
+        await checkCurrentPassword(target, patch.current_password, throttle)
       }
       const now = clock.now()
       const changes = await changesOf(patch, now)

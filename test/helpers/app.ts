@@ -37,6 +37,7 @@ export async function createTestApp(env: Env = {}) {
     BCRYPT_ROUNDS: '4',
     RATE_LIMIT_MAX: '0',
     LOGIN_MAX_FAILURES: '0',
+    LOGIN_ACCOUNT_MAX_FAILURES: '0',
     RUN_SCHEDULER: 'false',
     LOG_LEVEL: 'silent',
     SMTP_URL: inbox.url,

@@ -2,14 +2,11 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.js'
+import { expectRateLimited, INVALID_CREDENTIALS, redisUrl } from '../helpers/limits.js'
 import { freePort } from '../helpers/process.js'
 import { codeFrom } from '../helpers/smtp.js'
 
 const PASSWORD = 'flat-white-double-shot-9'
-const RATE_LIMITED = { detail: 'Too many requests, try again later', code: 'rate_limited' }
-const INVALID_CREDENTIALS = { detail: 'Incorrect email or password', code: 'invalid_credentials' }
-/** In CI Redis must be there (vitest.config.ts); locally the default server is tried. */
-const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 let counter = 0
 const uniqueEmail = () => `limits-${++counter}-${randomBytes(3).toString('hex')}@example.com`
@@ -26,19 +23,6 @@ async function verifiedUser(t: TestApp) {
   const code = codeFrom(await t.inbox.waitForMessage(email, 1))
   expect((await post(t, '/auth/verify', { email, code })).statusCode).toBe(200)
   return email
-}
-
-function expectRateLimited(
-  response: Awaited<ReturnType<typeof get>>,
-  retryAfterMax: number,
-): number {
-  expect(response.statusCode).toBe(429)
-  expect(response.json()).toEqual(RATE_LIMITED)
-  const retryAfter = Number(response.headers['retry-after'])
-  expect(Number.isInteger(retryAfter)).toBe(true)
-  expect(retryAfter).toBeGreaterThanOrEqual(1)
-  expect(retryAfter).toBeLessThanOrEqual(retryAfterMax)
-  return retryAfter
 }
 
 describe('per-client request limit', () => {

@@ -49,6 +49,8 @@ describe('loadConfig', () => {
       rateLimitMax: 100,
       rateLimitWindowMs: 60_000,
       loginMaxFailures: 10,
+      loginAccountMaxFailures: 50,
+      loginAccountWindowMs: 3_600_000,
       corsOrigins: [],
       logLevel: 'info',
       sentryDsn: null,
@@ -86,6 +88,33 @@ describe('loadConfig', () => {
     })
     expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2)
     expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true)
+    expect(
+      loadConfig({ TRUST_PROXY: ' 10.0.0.0/8 , fd00::/8, 192.168.0.0/255.255.0.0, loopback' })
+        .trustProxy,
+    ).toEqual(['10.0.0.0/8', 'fd00::/8', '192.168.0.0/255.255.0.0', 'loopback'])
+    expect(
+      loadConfig({ LOGIN_ACCOUNT_MAX_FAILURES: '200', LOGIN_ACCOUNT_WINDOW: '30m' }),
+    ).toMatchObject({ loginAccountMaxFailures: 200, loginAccountWindowMs: 1_800_000 })
+    // Either login limit may be off on its own.
+    expect(loadConfig({ LOGIN_MAX_FAILURES: '0', LOGIN_ACCOUNT_MAX_FAILURES: '5' })).toMatchObject({
+      loginMaxFailures: 0,
+      loginAccountMaxFailures: 5,
+    })
+    expect(loadConfig({ LOGIN_ACCOUNT_MAX_FAILURES: '0' }).loginAccountMaxFailures).toBe(0)
+  })
+
+  it('refuses TRUST_PROXY=true in production, saying what to set instead', () => {
+    const production = { NODE_ENV: 'production', SECRET_KEY: 'p'.repeat(32) }
+    const problems = problemsOf({ ...production, TRUST_PROXY: 'true' })
+    expect(problems).toHaveLength(1)
+    expect(problems[0]).toMatch(/^TRUST_PROXY: /)
+    expect(problems[0]).toContain('X-Forwarded-For')
+    expect(problems[0]).toContain('hop count')
+    expect(problems[0]).toContain('10.0.0.0/8')
+    expect(loadConfig({ ...production, TRUST_PROXY: '10.0.0.0/8' }).trustProxy).toEqual([
+      '10.0.0.0/8',
+    ])
+    expect(loadConfig({ ...production, TRUST_PROXY: '1' }).trustProxy).toBe(1)
   })
 
   it.each([
@@ -100,6 +129,13 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL: must be one of'],
     ['CORS_ORIGINS', '*', 'CORS_ORIGINS: must be a comma list of origins'],
     ['TRUST_PROXY', 'everyone', 'TRUST_PROXY: must be'],
+    ['TRUST_PROXY', '10.0.0.0/33', 'TRUST_PROXY: must be'],
+    ['TRUST_PROXY', '999.0.0.1', 'TRUST_PROXY: must be'],
+    ['TRUST_PROXY', '::1/129', 'TRUST_PROXY: must be'],
+    ['TRUST_PROXY', '10.0.0.1,', 'TRUST_PROXY: must be'],
+    ['TRUST_PROXY', '-1', 'TRUST_PROXY: must be'],
+    ['LOGIN_ACCOUNT_MAX_FAILURES', '10', 'LOGIN_ACCOUNT_MAX_FAILURES: must be 0 or more than'],
+    ['LOGIN_ACCOUNT_WINDOW', 'an hour', 'LOGIN_ACCOUNT_WINDOW: must be a duration'],
     ['SECRET_KEY', 'short', 'SECRET_KEY: must be at least 32 bytes'],
     ['SECRET_KEY', `changethis${'x'.repeat(30)}`, 'SECRET_KEY: looks like a placeholder'],
   ])('%s=%j is refused with a message naming it', (name, value, message) => {

@@ -49,7 +49,11 @@ export function createRefreshTokensRepository(db: Db) {
       return rows.length
     },
 
-    /** Revokes every login of a user (password change or reset, deactivation). */
+    /**
+     * Revokes every login of a user (password change or reset, deactivation). Call it after
+     * updating the user's row in the same transaction: a refresh locks that row first, so
+     * it cannot add a token this statement does not see.
+     */
     async revokeAllForUser(userId: string, now: Date): Promise<number> {
       const rows = await db
         .update(refreshTokens)

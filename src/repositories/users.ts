@@ -1,7 +1,7 @@
 import { and, desc, eq, getTableColumns, like, or, type SQL, sql } from 'drizzle-orm'
 import type { Cursor } from '../core/cursor.js'
 import type { Db } from '../db/client.js'
-import { type NewUserRow, type UserRow, users } from '../db/schema.js'
+import { type NewUserRow, refreshTokens, type UserRow, users } from '../db/schema.js'
 
 /** Filters and keyset position of `GET /users`; `limit` is the number of rows to read. */
 export interface UserListFilter {
@@ -59,6 +59,25 @@ export function createUsersRepository(db: Db) {
   return {
     async findById(id: string): Promise<UserRow | undefined> {
       const [row] = await findByIdStatement.execute({ id })
+      return row
+    },
+
+    /**
+     * Inside a transaction: the owner of a refresh token, its row locked until commit. Every
+     * change that revokes a user's tokens updates that row first, so a rotation and a
+     * revocation serialise on it. `no key update` is what an UPDATE takes: it does not make
+     * the foreign-key checks of concurrent logins wait.
+     */
+    async lockOwnerOfRefreshToken(tokenHash: string): Promise<UserRow | undefined> {
+      const owner = db
+        .select({ id: refreshTokens.userId })
+        .from(refreshTokens)
+        .where(eq(refreshTokens.tokenHash, tokenHash))
+      const [row] = await db
+        .select()
+        .from(users)
+        .where(sql`${users.id} = (${owner})`)
+        .for('no key update')
       return row
     },
 

@@ -210,10 +210,13 @@ export function createAuthService(deps: AuthServiceDeps) {
     async refresh(refreshToken: string): Promise<TokenPair> {
       const tokenHash = hashToken(refreshToken)
       const pair = await db.transaction(async (tx) => {
+        // The owner's row is locked before the token is spent: a password change, reset or
+        // deactivation committing meanwhile is either waited for (its revocation then refuses
+        // the spend) or waits for this commit (and then sees the new token it must revoke).
+        const user = await createUsersRepository(tx).lockOwnerOfRefreshToken(tokenHash)
         const spent = await createRefreshTokensRepository(tx).spend(tokenHash, clock.now())
         if (!spent) return null
-        const user = await createUsersRepository(tx).findById(spent.userId)
-        if (!user?.isActive) return undefined
+        if (!user?.isActive || !user.isVerified) return undefined
         return issuePair(tx, user, spent.familyId)
       })
       if (pair === undefined) throw invalidToken()

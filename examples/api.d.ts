@@ -155,7 +155,7 @@ export interface paths {
         put?: never;
         /**
          * Refresh the tokens
-         * @description Spends the refresh token and returns a new pair of the same login. A spent token presented again within `REFRESH_REUSE_GRACE` is `401`; after it, the whole login is revoked (reuse detection).
+         * @description Spends the refresh token and returns a new pair of the same login. A spent token presented again within `REFRESH_REUSE_GRACE` is `401`; after it, the whole login is revoked (reuse detection). A token of a user who is now inactive or unverified is `401`.
          */
         post: operations["refresh"];
         delete?: never;
@@ -233,7 +233,7 @@ export interface paths {
         };
         /**
          * The signed-in user
-         * @description Returns the user the access token belongs to.
+         * @description Returns the user the access token belongs to; `401` when the user was deleted, deactivated or marked unverified since.
          */
         get: operations["getMe"];
         put?: never;
@@ -280,14 +280,14 @@ export interface paths {
         post?: never;
         /**
          * Delete a user (admin)
-         * @description Deletes the user with their codes and refresh tokens; their access tokens stop working at once. The last active admin cannot be deleted (`409 last_admin`).
+         * @description Deletes the user with their codes and refresh tokens; their access tokens stop working at once. The last active verified admin cannot be deleted (`409 last_admin`).
          */
         delete: operations["deleteUser"];
         options?: never;
         head?: never;
         /**
          * Update a user
-         * @description Users may change their own `full_name`, and their `password` together with `current_password` (missing: `422`; wrong: `422 invalid_credentials` at `["body", "current_password"]`, counted as a failed login of that account, so repeated guesses get `429` as login does). Admins may change any user, including `email` (`409 email_taken`), `role`, `is_verified`, `is_active` and `password` without `current_password`. A non-admin touching another user, or an admin-only field, gets `403`. A password change logs the user out everywhere: earlier access tokens are rejected and refresh tokens revoked; deactivation revokes refresh tokens too. The last active admin cannot be demoted or deactivated (`409 last_admin`).
+         * @description Users may change their own `full_name`, and their `password` together with `current_password` (missing: `422`; wrong: `422 invalid_credentials` at `["body", "current_password"]`, counted as a failed login of that account, so repeated guesses get `429` as login does). Admins may change any user, including `email` (`409 email_taken`), `role`, `is_verified`, `is_active` and `password` without `current_password`. A non-admin touching another user, or an admin-only field, gets `403`. A password change logs the user out everywhere: earlier access tokens are rejected and refresh tokens revoked; deactivation and `is_verified: false` do the same, and the user gets `401` on every token until reactivated or re-verified. The last active verified admin cannot be demoted, deactivated or unverified (`409 last_admin`).
          */
         patch: operations["updateUser"];
         trace?: never;

@@ -134,11 +134,12 @@ export function createUsersRepository(db: Db) {
       return rows.map(({ cursorCreatedAt, ...row }) => ({ row, createdAt: cursorCreatedAt }))
     },
 
-    async countActiveAdmins(): Promise<number> {
+    /** Admins who can log in; the partial index on active admins serves it. */
+    async countActiveVerifiedAdmins(): Promise<number> {
       const [row] = await db
         .select({ count: sql<number>`count(*)::int` })
         .from(users)
-        .where(and(eq(users.role, 'admin'), eq(users.isActive, true)))
+        .where(and(eq(users.role, 'admin'), eq(users.isActive, true), eq(users.isVerified, true)))
       return row?.count ?? 0
     },
 

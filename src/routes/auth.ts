@@ -146,7 +146,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         operationId: 'refresh',
         security: [],
         description:
-          'Spends the refresh token and returns a new pair of the same login. A spent token presented again within `REFRESH_REUSE_GRACE` is `401`; after it, the whole login is revoked (reuse detection).',
+          'Spends the refresh token and returns a new pair of the same login. A spent token presented again within `REFRESH_REUSE_GRACE` is `401`; after it, the whole login is revoked (reuse detection). A token of a user who is now inactive or unverified is `401`.',
         body: RefreshBodySchema,
         response: { 200: TokenPairSchema, ...errorResponses(401, 422, 429) },
       },

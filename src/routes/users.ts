@@ -38,7 +38,9 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
         tags: ['users'],
         summary: 'The signed-in user',
         operationId: 'getMe',
-        description: 'Returns the user the access token belongs to.',
+        description:
+          'Returns the user the access token belongs to; `401` when the user was deleted, ' +
+          'deactivated or marked unverified since.',
         security,
         response: { 200: UserOutSchema, ...errorResponses(401) },
       },
@@ -105,8 +107,10 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
           '(`409 email_taken`), `role`, `is_verified`, `is_active` and `password` without ' +
           '`current_password`. A non-admin touching another user, or an admin-only field, gets ' +
           '`403`. A password change logs the user out everywhere: earlier access tokens are ' +
-          'rejected and refresh tokens revoked; deactivation revokes refresh tokens too. The ' +
-          'last active admin cannot be demoted or deactivated (`409 last_admin`).',
+          'rejected and refresh tokens revoked; deactivation and `is_verified: false` do the ' +
+          'same, and the user gets `401` on every token until reactivated or re-verified. The ' +
+          'last active verified admin cannot be demoted, deactivated or unverified ' +
+          '(`409 last_admin`).',
         security,
         params: UserIdParamsSchema,
         body: PatchUserBodySchema,
@@ -131,7 +135,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
         operationId: 'deleteUser',
         description:
           'Deletes the user with their codes and refresh tokens; their access tokens stop ' +
-          'working at once. The last active admin cannot be deleted (`409 last_admin`).',
+          'working at once. The last active verified admin cannot be deleted (`409 last_admin`).',
         security,
         params: UserIdParamsSchema,
         response: { 204: NoContentSchema, ...errorResponses(401, 403, 404, 409, 422) },

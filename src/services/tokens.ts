@@ -34,11 +34,14 @@ export function createTokensService(deps: {
       return signAccessToken(options, user, Math.max(nowSeconds, validFromSeconds(user)))
     },
 
-    /** The user behind a bearer token, or a 401: bad token, user gone, inactive, or revoked. */
+    /**
+     * The user behind a bearer token, or a 401: bad token, user gone, inactive, unverified
+     * (an admin may withdraw verification; login then says why with a 403), or revoked.
+     */
     async authenticate(token: string): Promise<UserRow> {
       const claims = await verifyAccessToken(options, token, clock.now())
       const user = claims && (await users.findById(claims.sub))
-      if (!claims || !user?.isActive || claims.iat < validFromSeconds(user)) {
+      if (!claims || !user?.isActive || !user.isVerified || claims.iat < validFromSeconds(user)) {
         throw unauthorized('invalid_token', 'Could not validate credentials')
       }
       return user

@@ -40,15 +40,29 @@ const ADMIN_ONLY_FIELDS = ['email', 'role', 'is_verified', 'is_active'] as const
 
 const userNotFound = () => notFound('User not found')
 const lastAdmin = () =>
-  new AppError(409, 'last_admin', 'The last active admin cannot be demoted, deactivated or deleted')
+  new AppError(
+    409,
+    'last_admin',
+    'The last active verified admin cannot be demoted, deactivated, unverified or deleted',
+  )
 const emailTaken = () => new AppError(409, 'email_taken', 'Email already registered')
 const normaliseEmail = (email: string) => email.trim().toLowerCase()
 
-const isActiveAdmin = (user: UserRow) => user.role === 'admin' && user.isActive
+/** An admin who can log in: only these count for the last-admin rule. */
+const isActiveVerifiedAdmin = (user: UserRow) =>
+  user.role === 'admin' && user.isActive && user.isVerified
 
-/** True when applying `patch` takes an active admin out of the set of active admins. */
+/** True when applying `patch` takes an admin out of the set of active verified admins. */
 const leavesAdminSet = (user: UserRow, patch: UserPatch) =>
-  isActiveAdmin(user) && (patch.role === 'user' || patch.is_active === false)
+  isActiveVerifiedAdmin(user) &&
+  (patch.role === 'user' || patch.is_active === false || patch.is_verified === false)
+
+/**
+ * Changes after which the user's sessions end: a password change, a deactivation or a
+ * withdrawn verification, so that reactivating or re-verifying never revives an old token.
+ */
+const endsSessions = (patch: UserPatch) =>
+  patch.password !== undefined || patch.is_active === false || patch.is_verified === false
 
 /**
  * The contract's PATCH permissions. A non-admin gets 403 for someone else's id whether
@@ -111,11 +125,9 @@ export function createUsersService(deps: {
     if (patch.role !== undefined) changes.role = patch.role
     if (patch.is_verified === false) changes.isVerified = false
     if (patch.is_active !== undefined) changes.isActive = patch.is_active
-    // Deactivation logs out everywhere too, so reactivating never revives an old token.
-    if (patch.is_active === false) changes.tokensValidAfter = now
+    if (endsSessions(patch)) changes.tokensValidAfter = now
     if (patch.password !== undefined) {
       changes.passwordHash = await hashPassword(patch.password, config.bcryptRounds)
-      changes.tokensValidAfter = now
     }
     return changes
   }
@@ -134,16 +146,20 @@ export function createUsersService(deps: {
     await attempt.matched()
   }
 
-  /** Writes a patch in one transaction; the admin-set lock only when role or activity change. */
+  /** Writes a patch in one transaction; the admin-set lock only when the set may change. */
   function applyPatch(id: string, patch: UserPatch, changes: Partial<NewUserRow>, now: Date) {
     return db.transaction(async (tx) => {
       const repo = createUsersRepository(tx)
-      if (patch.role !== undefined || patch.is_active !== undefined) {
+      if (
+        patch.role !== undefined ||
+        patch.is_active !== undefined ||
+        patch.is_verified !== undefined
+      ) {
         await repo.lockAdminSet()
         // Re-read under the lock: a concurrent demotion may have committed meanwhile.
         const current = await repo.findById(id)
         if (!current) throw userNotFound()
-        if (leavesAdminSet(current, patch) && (await repo.countActiveAdmins()) <= 1) {
+        if (leavesAdminSet(current, patch) && (await repo.countActiveVerifiedAdmins()) <= 1) {
           throw lastAdmin()
         }
       }
@@ -152,7 +168,7 @@ export function createUsersService(deps: {
           ? await repo.markVerified(id, now, changes)
           : await repo.update(id, changes)
       if (!row) throw userNotFound()
-      if (patch.password !== undefined || patch.is_active === false) {
+      if (endsSessions(patch)) {
         await createRefreshTokensRepository(tx).revokeAllForUser(id, now)
       }
       return row
@@ -183,7 +199,8 @@ export function createUsersService(deps: {
       tokensValidAfter: now,
     })
     if (!user) throw userNotFound()
-    return { user, action: isActiveAdmin(existing) ? ('updated' as const) : ('promoted' as const) }
+    const action = isActiveVerifiedAdmin(existing) ? ('updated' as const) : ('promoted' as const)
+    return { user, action }
   }
 
   async function bootstrapAdmin(email: string, password: string, onlyIfNoAdmin: boolean) {
@@ -193,7 +210,7 @@ export function createUsersService(deps: {
       return await db.transaction(async (tx) => {
         const repo = createUsersRepository(tx)
         await repo.lockAdminSet()
-        if (onlyIfNoAdmin && (await repo.countActiveAdmins()) > 0) return null
+        if (onlyIfNoAdmin && (await repo.countActiveVerifiedAdmins()) > 0) return null
         const result = await upsertAdmin(repo, normalised, passwordHash)
         if (result.action !== 'created') {
           await createRefreshTokensRepository(tx).revokeAllForUser(result.user.id, clock.now())
@@ -267,7 +284,7 @@ export function createUsersService(deps: {
         await repo.lockAdminSet()
         const target = await repo.findById(id)
         if (!target) throw userNotFound()
-        if (isActiveAdmin(target) && (await repo.countActiveAdmins()) <= 1) {
+        if (isActiveVerifiedAdmin(target) && (await repo.countActiveVerifiedAdmins()) <= 1) {
           throw lastAdmin()
         }
         await repo.delete(id)
@@ -275,7 +292,7 @@ export function createUsersService(deps: {
     },
 
     /**
-     * At start: makes FIRST_ADMIN_EMAIL a verified admin when no active admin exists.
+     * At start: makes FIRST_ADMIN_EMAIL a verified admin when no active verified admin exists.
      * Idempotent, and safe when several processes start at once (lock plus unique index).
      */
     async ensureFirstAdmin() {

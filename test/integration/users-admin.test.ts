@@ -23,7 +23,7 @@ beforeEach(async () => {
 })
 
 const LAST_ADMIN = {
-  detail: 'The last active admin cannot be demoted, deactivated or deleted',
+  detail: 'The last active verified admin cannot be demoted, deactivated, unverified or deleted',
   code: 'last_admin',
 }
 
@@ -37,7 +37,7 @@ async function call(
   return t.app.inject({ method, url, headers, ...(payload ? { payload } : {}) })
 }
 
-const activeAdmins = () => createUsersRepository(t.db).countActiveAdmins()
+const activeAdmins = () => createUsersRepository(t.db).countActiveVerifiedAdmins()
 
 async function giveRefreshToken(userId: string) {
   const token = generateRefreshToken()
@@ -100,6 +100,7 @@ describe('the last active admin', () => {
   it.each([
     ['demote each other', { role: 'user' }, 'PATCH'],
     ['deactivate each other', { is_active: false }, 'PATCH'],
+    ['un-verify each other', { is_verified: false }, 'PATCH'],
     ['delete each other', undefined, 'DELETE'],
   ] as const)('survives two admins who %s at the same moment', async (_name, body, method) => {
     for (let round = 0; round < 3; round++) {

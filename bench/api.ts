@@ -7,16 +7,16 @@ import { type ChildServer, startServer } from './processes.js'
 /** A fixed-per-run key shared by the API, the baseline and the tokens the bench signs. */
 export const benchSecretKey = () => randomBytes(32).toString('hex')
 
-/**
- * The API as production runs it (`npm run start:prod`: its node flags, dist/server.js), on the bench
- * database, with rate limits, the login throttle and the scheduler off, logging at warn.
- */
 /** The node flags of `npm run start:prod`, so the bench measures what production runs. */
 function productionNodeFlags(): string {
   const script: string = JSON.parse(readFileSync('package.json', 'utf8')).scripts['start:prod']
   return /node (.*?)\s*dist\/server\.js/.exec(script)?.[1] ?? ''
 }
 
+/**
+ * The API as production runs it (`npm run start:prod`: its node flags, dist/server.js), on the bench
+ * database, with rate limits, the login throttle and the scheduler off, logging at warn.
+ */
 export function startApi(options: {
   databaseUrl: string
   secretKey: string
@@ -45,14 +45,14 @@ export function startApi(options: {
   })
 }
 
-/** The bare node:http baseline (bench/baseline.ts) on the same database and key. */
-export function startBaseline(options: {
-  databaseUrl: string
-  secretKey: string
-}): Promise<ChildServer> {
+/** The floors on the same database and key: bare node:http, or plain Fastify. */
+export function startBaseline(
+  kind: 'node' | 'fastify',
+  options: { databaseUrl: string; secretKey: string },
+): Promise<ChildServer> {
   return startServer({
-    name: 'baseline',
-    entry: 'bench/baseline.ts',
+    name: kind,
+    entry: kind === 'node' ? 'bench/baseline.ts' : 'bench/fastify-baseline.ts',
     env: { DATABASE_URL: options.databaseUrl, SECRET_KEY: options.secretKey },
   })
 }
@@ -74,4 +74,18 @@ export async function accessToken(
     Math.floor(Date.now() / 1000),
   )
   return token
+}
+
+/** What `npm start` runs (`[exec] node <args> <entry>`): node's arguments and the entry. */
+export function npmStartCommand(): { nodeArgs: string[]; entry: string } {
+  const script: string = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start
+  const words = script
+    .replace(/^exec\s+/, '')
+    .trim()
+    .split(/\s+/)
+  const entry = words.at(-1) ?? ''
+  if (words[0] !== 'node' || !/\.(js|ts)$/.test(entry)) {
+    throw new Error(`npm start is not "node <args> <entry>": ${script}`)
+  }
+  return { nodeArgs: words.slice(1, -1), entry }
 }

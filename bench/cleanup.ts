@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import type { CleanupResult } from '../src/services/cleanup.js'
-import { type LoadRequest, type LoadResult, startLoad } from './load.js'
+import { type LoadGenerator, type LoadRequest, type LoadResult, startLoad } from './load.js'
 import type { ChildServer } from './processes.js'
 
 export interface CleanupCaseResult {
@@ -41,18 +41,18 @@ function runCleanupProcess(databaseUrl: string): Promise<CleanupResult> {
 
 /**
  * The cleanup of issue 5 at scale: one round deleting every stale user, in its own process
- * (like `npm run worker`), while autocannon keeps GET /users/me busy on the API.
+ * (like `npm run worker`), while wrk keeps GET /users/me busy on the API.
  */
 export async function runCleanupCase(options: {
   api: ChildServer
+  generator: LoadGenerator
   databaseUrl: string
   staleUsers: number
   me: LoadRequest
-  connections: number
 }): Promise<CleanupCaseResult> {
   const { api } = options
   const window = api.trackRss()
-  const load = startLoad(api.baseUrl, options.me, options.connections)
+  const load = startLoad(options.generator, api.baseUrl, 'cleanup', options.me)
   // Settled either way, so a failed cleanup leaves no load running.
   const outcome = await runCleanupProcess(options.databaseUrl).then(
     (value) => ({ value, error: null }),

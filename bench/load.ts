@@ -1,112 +1,131 @@
-import autocannon from 'autocannon'
+import { clockTicksPerSecond, cpuWindow } from './cpu.js'
+import type { ChildServer } from './processes.js'
+import { startWrk, type WrkReport, type WrkRequest, writeWrkScript } from './wrk.js'
 
-export interface LoadRequest {
-  method?: 'GET' | 'POST'
-  path: string
-  headers?: Record<string, string>
-  body?: string
-}
+export type LoadRequest = WrkRequest
 
 export interface LoadResult {
+  /** 2xx answers per second. */
   requestsPerSecond: number
-  /** Milliseconds, 2xx responses only (autocannon's resolution is 1 ms). */
+  /** Milliseconds, every answer (wrk's latency histogram, microsecond resolution). */
   p50Ms: number
   p99Ms: number
+  /** 2xx answers. */
   requests: number
+  /** Answers with status 400 or more (all non-2xx with `steadyState`). */
   non2xx: number
+  /** Connect, read and write errors and timeouts. */
   errors: number
+  /** CPU of the wrk process over its run, in cores (1.0 = one core all the time). */
+  generatorCores: number | null
 }
 
-const options = (
-  baseUrl: string,
-  request: LoadRequest,
-  connections: number,
-  seconds: number,
-): autocannon.Options => ({
-  url: `${baseUrl}${request.path}`,
-  method: request.method ?? 'GET',
-  headers: request.headers,
-  body: request.body,
-  connections,
-  duration: seconds,
-  // Login at cost 12 queues ~5 s per request with 50 connections.
-  timeout: 30,
-})
+/** One measured run: the load, the server's peak RSS and the CPU use of everyone. */
+export interface MeasuredRun extends LoadResult {
+  peakRssBytes: number
+  serverCores: number | null
+  machineBusyCores: number | null
+}
 
-/**
- * Runs autocannon and times every 2xx answer. Throughput is the steady-state rate between
- * the first and the last answer: with slow calls (login at cost 12: ~0.1 s of CPU each, 50
- * queued) `answers / duration` would also count the ramp-up before the first answer and
- * drop the work in flight when the run stops, a few percent at 10 s.
- */
-function fire(
-  baseUrl: string,
-  request: LoadRequest,
-  connections: number,
-  seconds: number,
-): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    let first = 0
-    let last = 0
-    const instance = autocannon(
-      options(baseUrl, request, connections, seconds),
-      (error: unknown, result: autocannon.Result) => {
-        if (error) return reject(error)
-        resolve(summarise(result, first, last))
-      },
-    )
-    instance.on('response', (_client, statusCode) => {
-      const status = Number(statusCode)
-      if (status < 200 || status > 299) return
-      last = performance.now()
-      if (first === 0) first = last
-    })
+/** How wrk is run: the same for every scenario of a bench run. */
+export interface LoadGenerator {
+  /** Where the generated Lua scripts go (a temporary directory). */
+  scriptDirectory: string
+  threads: number
+  connections: number
+  /** taskset CPU list for wrk, or null. */
+  cpus: string | null
+  /** All cores, for the machine's busy share. */
+  cores: number
+}
+
+// Login at cost 12 queues ~5 s per request with 50 connections: far under this.
+const TIMEOUT_SECONDS = 30
+let scripts = 0
+
+/** wrk's report as the bench's figures; throughput from the steady state when timed. */
+export function toLoadResult(report: WrkReport, ticksPerSecond: number): LoadResult {
+  const seconds = report.durationUs / 1_000_000
+  const { steady, errors } = report
+  const ok = steady ? steady.ok : report.requests - errors.status
+  const requestsPerSecond =
+    steady && steady.ok > 1 && steady.lastUs > steady.firstUs
+      ? ((steady.ok - 1) * 1_000_000) / (steady.lastUs - steady.firstUs)
+      : seconds > 0
+        ? ok / seconds
+        : 0
+  return {
+    requestsPerSecond,
+    p50Ms: report.latencyUs.p50 / 1000,
+    p99Ms: report.latencyUs.p99 / 1000,
+    requests: ok,
+    non2xx: steady ? steady.other : errors.status,
+    errors: errors.connect + errors.read + errors.write + errors.timeout,
+    generatorCores:
+      report.cpuTicks >= 0 && seconds > 0 ? report.cpuTicks / ticksPerSecond / seconds : null,
+  }
+}
+
+function runWrk(generator: LoadGenerator, baseUrl: string, script: string, seconds: number) {
+  return startWrk({
+    url: baseUrl,
+    script,
+    connections: generator.connections,
+    threads: generator.threads,
+    seconds,
+    timeoutSeconds: TIMEOUT_SECONDS,
+    cpus: generator.cpus,
   })
 }
 
-const summarise = (result: autocannon.Result, firstMs: number, lastMs: number): LoadResult => ({
-  requestsPerSecond:
-    result['2xx'] > 1 && lastMs > firstMs
-      ? ((result['2xx'] - 1) * 1000) / (lastMs - firstMs)
-      : result['2xx'] / result.duration,
-  p50Ms: result.latency.p50,
-  p99Ms: result.latency.p99,
-  requests: result['2xx'],
-  non2xx: result.non2xx,
-  errors: result.errors,
-})
+const scriptFor = (generator: LoadGenerator, name: string, request: LoadRequest) =>
+  writeWrkScript(generator.scriptDirectory, `${name}-${++scripts}`, request)
 
 /**
- * autocannon with `connections` for `seconds` after a warm-up. Requests still queued in
- * the server when a run ends keep it busy (a login queue drains for seconds), so each run
- * is followed by a wait until the server has emptied its queue.
+ * wrk for `seconds` after a warm-up, with the server's peak RSS and everyone's CPU over the
+ * measured part. Requests still queued in the server when wrk stops keep it busy (a login
+ * queue drains for seconds), so each run is followed by a wait until the queue is empty.
  */
 export async function measure(options: {
-  baseUrl: string
+  generator: LoadGenerator
+  server: ChildServer
+  name: string
   request: LoadRequest
-  connections: number
   seconds: number
   warmupSeconds: number
-  /** Called between warm-up and measured run (e.g. to start an RSS window). */
-  beforeRun?: () => void
-}): Promise<LoadResult> {
-  const { baseUrl, request, connections } = options
-  await probe(baseUrl, request)
-  await fire(baseUrl, request, connections, options.warmupSeconds)
-  await drain(baseUrl, request)
-  options.beforeRun?.()
-  const result = await fire(baseUrl, request, connections, options.seconds)
-  await drain(baseUrl, request)
-  return result
+}): Promise<MeasuredRun> {
+  const { generator, server, request } = options
+  const script = scriptFor(generator, options.name, request)
+  await probe(server.baseUrl, request)
+  await runWrk(generator, server.baseUrl, script, options.warmupSeconds).done
+  await drain(server.baseUrl, request)
+  const rss = server.trackRss()
+  const cpu = cpuWindow(server.pid, generator.cores)
+  const report = await runWrk(generator, server.baseUrl, script, options.seconds).done
+  const { serverCores, machineBusyCores } = cpu.stop()
+  const peakRssBytes = rss.stop()
+  await drain(server.baseUrl, request)
+  return {
+    ...toLoadResult(report, clockTicksPerSecond()),
+    peakRssBytes,
+    serverCores,
+    machineBusyCores,
+  }
+}
+
+/** The request as fetch sends it, with the first bearer token. */
+function send(baseUrl: string, request: LoadRequest): Promise<Response> {
+  const token = request.bearerTokens?.[0]
+  return fetch(`${baseUrl}${request.path}`, {
+    method: request.method ?? 'GET',
+    headers: { ...request.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: request.body,
+  })
 }
 
 /** One request first: a wrong status fails the scenario instead of measuring errors. */
 async function probe(baseUrl: string, request: LoadRequest) {
-  const response = await fetch(`${baseUrl}${request.path}`, {
-    method: request.method ?? 'GET',
-    headers: request.headers,
-    body: request.body,
-  })
+  const response = await send(baseUrl, request)
   const body = await response.text()
   if (!response.ok) {
     throw new Error(`${request.method ?? 'GET'} ${request.path}: ${response.status} ${body}`)
@@ -123,21 +142,17 @@ async function drain(baseUrl: string, request: LoadRequest) {
 }
 
 /** Load until `stop()` (at most an hour), for a window whose length is set by other work. */
-export function startLoad(baseUrl: string, request: LoadRequest, connections: number) {
-  let finish: (result: autocannon.Result) => void = () => {}
-  let fail: (error: unknown) => void = () => {}
-  const done = new Promise<autocannon.Result>((resolve, reject) => {
-    finish = resolve
-    fail = reject
-  })
-  const instance = autocannon(options(baseUrl, request, connections, 3_600), (error, result) =>
-    error ? fail(error) : finish(result),
-  )
-  const started = performance.now()
+export function startLoad(
+  generator: LoadGenerator,
+  baseUrl: string,
+  name: string,
+  request: LoadRequest,
+) {
+  const run = runWrk(generator, baseUrl, scriptFor(generator, name, request), 3_600)
   return {
     async stop(): Promise<LoadResult> {
-      instance.stop()
-      const result = summarise(await done, started, performance.now())
+      run.stop()
+      const result = toLoadResult(await run.done, clockTicksPerSecond())
       await drain(baseUrl, request)
       return result
     },
@@ -156,11 +171,7 @@ export async function measureSerial(
   count: number,
 ): Promise<{ p50Ms: number; p99Ms: number }[]> {
   const call = async (request: LoadRequest) => {
-    const response = await fetch(`${baseUrl}${request.path}`, {
-      method: request.method ?? 'GET',
-      headers: request.headers,
-      body: request.body,
-    })
+    const response = await send(baseUrl, request)
     await response.arrayBuffer()
     if (!response.ok) throw new Error(`${request.path}: status ${response.status}`)
   }

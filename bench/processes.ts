@@ -12,6 +12,8 @@ export interface ChildServer {
   trackRss(): { stop(): number }
   /** Lifetime peak RSS (VmHWM) in bytes. */
   peakRss(): number
+  /** Resident now (VmRSS) in bytes. */
+  rss(): number
   /** SIGTERM, then wait for the exit (SIGKILL after a grace period). */
   stop(): Promise<void>
 }
@@ -81,17 +83,27 @@ async function waitReady(url: string, child: ChildProcess, output: () => string)
   throw new Error(`server not ready at ${url} after 60 s:\n${output()}`)
 }
 
-/** Starts `node --import tsx <entry>` (a `.js` entry without tsx) and waits for GET /health/live. */
+/**
+ * Starts `node --import tsx <entry>` (a `.js` entry, or node arguments that already load tsx,
+ * without adding it) and waits for GET /health/live.
+ */
 export async function startServer(options: {
   name: string
   entry: string
   env: Record<string, string>
   nodeArgs?: string[]
+  /** Only PATH and HOME from the bench's environment: a server with its defaults. */
+  cleanEnv?: boolean
 }): Promise<ChildServer> {
   const port = await freePort()
-  const loader = options.entry.endsWith('.js') ? [] : ['--import', 'tsx']
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...loader, options.entry], {
-    env: { ...process.env, ...options.env, PORT: String(port), HOST: '127.0.0.1' },
+  const nodeArgs = options.nodeArgs ?? []
+  const loader =
+    options.entry.endsWith('.js') || nodeArgs.includes('tsx') ? [] : ['--import', 'tsx']
+  const inherited = options.cleanEnv
+    ? { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' }
+    : process.env
+  const child = spawn(process.execPath, [...nodeArgs, ...loader, options.entry], {
+    env: { ...inherited, ...options.env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let tail = ''
@@ -116,6 +128,7 @@ export async function startServer(options: {
     baseUrl,
     trackRss: () => rssWindow(pid),
     peakRss: () => statusBytes(pid, 'VmHWM'),
+    rss: () => statusBytes(pid, 'VmRSS'),
     async stop() {
       if (child.exitCode !== null) return
       child.kill('SIGTERM')

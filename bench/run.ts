@@ -1,23 +1,23 @@
 /**
- * `npm run bench`: the API against the bare Node.js floor and the bcrypt ceiling, on a
- * fresh PostgreSQL database that is dropped at the end. See docs/benchmark.md.
+ * `npm run bench`: the API against the floors (bare node:http, plain Fastify) and the
+ * bcrypt ceiling, loaded by wrk, on a fresh PostgreSQL database dropped at the end.
+ * See docs/benchmark.md.
  */
-import { cpus, loadavg, totalmem } from 'node:os'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { accessToken, benchSecretKey, startApi, startBaseline } from './api.js'
 import { measureBcryptCeiling } from './bcrypt-ceiling.js'
 import { runCleanupCase } from './cleanup.js'
+import { pinning as cpuPinning, type Pinning } from './cpu.js'
 import { type BenchDatabase, createBenchDatabase } from './database.js'
-import { type LoadRequest, measure } from './load.js'
+import { measureEmbeddedIdle } from './embedded.js'
+import type { LoadGenerator } from './load.js'
 import type { ChildServer } from './processes.js'
-import {
-  type BenchReport,
-  evaluateTargets,
-  renderMarkdown,
-  type ScenarioRow,
-  writeReport,
-} from './report.js'
-import { runScaleCase } from './scale.js'
+import { writeReport } from './report.js'
+import { deepCursor, runScaleCase } from './scale.js'
+import { type HttpScenario, httpScenarios, runHttpScenario } from './scenarios.js'
 import { seedStaleUsers, seedUsers } from './seed.js'
 import {
   ALL_SCENARIOS,
@@ -25,8 +25,11 @@ import {
   loadBenchSettings,
   type ScenarioName,
 } from './settings.js'
+import { type BenchReport, compareFloors, evaluateTargets, type ServerKind } from './targets.js'
+import { ensureWrk } from './wrk.js'
 
 const RESULTS_DIR = fileURLToPath(new URL('./results', import.meta.url))
+const CHART = fileURLToPath(new URL('../docs/benchmark.svg', import.meta.url))
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`)
 
 /** Everything to stop or drop, newest first, on success, failure or Ctrl-C. */
@@ -37,208 +40,242 @@ async function runTeardown() {
     await step?.().catch((error: unknown) => log(`teardown: ${String(error)}`))
   }
 }
-/** Registers `step` for teardown; calling the result runs it now, once. */
-function onTeardown(step: () => Promise<void>): () => Promise<void> {
-  let done = false
-  const once = async () => {
-    if (done) return
-    done = true
-    await step()
-  }
-  teardown.push(once)
-  return once
+function onTeardown(step: () => Promise<void>) {
+  teardown.push(step)
 }
 
-async function scenario(
-  settings: BenchSettings,
-  server: ChildServer,
-  name: ScenarioName,
-  request: LoadRequest,
-): Promise<ScenarioRow> {
-  log(`${name}: ${request.method ?? 'GET'} ${request.path}`)
-  let window = { stop: () => 0 }
-  const result = await measure({
-    baseUrl: server.baseUrl,
-    request,
-    connections: settings.connections,
-    seconds: settings.durationSeconds,
-    warmupSeconds: settings.warmupSeconds,
-    beforeRun: () => {
-      window = server.trackRss()
-    },
-  })
-  const row: ScenarioRow = {
-    name,
-    server: server.name === 'api' ? 'api' : 'baseline',
-    request: `${request.method ?? 'GET'} ${request.path.replace(/cursor=[^&]+/, 'cursor=…')}`,
-    ...result,
-    peakRssBytes: window.stop(),
-  }
-  log(
-    `  ${row.requestsPerSecond.toFixed(1)} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ` +
-      `peak RSS ${(row.peakRssBytes / 1024 / 1024).toFixed(1)} MB, non-2xx ${row.non2xx}, errors ${row.errors}`,
-  )
-  return row
-}
+type Inputs = Omit<BenchReport, 'targets' | 'comparisons' | 'finishedAt'>
 
-async function postgresVersion(database: BenchDatabase): Promise<string> {
+async function machine(database: BenchDatabase, settings: BenchSettings) {
   const { rows } = await database.pool.query<{ server_version: string }>('show server_version')
-  return rows[0]?.server_version ?? '?'
+  const load = loadavg()[0] ?? 0
+  if (load > settings.parallelism / 2) {
+    log(`warning: load average ${load.toFixed(1)}: other work will skew the figures`)
+  }
+  return {
+    cpus: cpus().length,
+    parallelism: settings.parallelism,
+    cpuModel: cpus()[0]?.model ?? '?',
+    memoryMB: Math.round(totalmem() / 1024 / 1024),
+    node: process.version,
+    postgres: rows[0]?.server_version ?? '?',
+    loadAverage1m: Number(load.toFixed(2)),
+  }
 }
 
-async function main() {
-  const settings = loadBenchSettings()
+/** The servers the chosen scenarios need, started once and kept for every run. */
+async function startServers(
+  kinds: Set<ServerKind>,
+  options: { databaseUrl: string; secretKey: string; settings: BenchSettings },
+): Promise<Map<ServerKind, ChildServer>> {
+  const servers = new Map<ServerKind, ChildServer>()
+  const keep = (server: ChildServer) => onTeardown(() => server.stop())
+  for (const kind of ['node', 'fastify'] as const) {
+    if (!kinds.has(kind)) continue
+    const server = await startBaseline(kind, options)
+    keep(server)
+    servers.set(kind, server)
+  }
+  if (kinds.has('api')) {
+    const api = await startApi({
+      databaseUrl: options.databaseUrl,
+      secretKey: options.secretKey,
+      profileDir: options.settings.profile ? `${RESULTS_DIR}/profiles` : undefined,
+      entry: options.settings.apiEntry,
+    })
+    keep(api)
+    servers.set('api', api)
+  }
+  return servers
+}
+
+/** Run after run, every HTTP scenario (and the bcrypt ceiling just before login). */
+async function runRounds(
+  inputs: Inputs,
+  context: {
+    settings: BenchSettings
+    scenarios: HttpScenario[]
+    servers: Map<ServerKind, ChildServer>
+    generator: LoadGenerator
+    pinning: Pinning | null
+  },
+) {
+  const { settings } = context
   const wants = (name: ScenarioName) => settings.scenarios.has(name)
-  const startedAt = new Date().toISOString()
-  const secretKey = benchSecretKey()
-  const rows: ScenarioRow[] = []
-  const report: Omit<BenchReport, 'targets' | 'finishedAt'> = {
-    startedAt,
+  for (let run = 1; run <= settings.runs; run++) {
+    log(`run ${run} of ${settings.runs}`)
+    for (const scenario of context.scenarios) {
+      if (scenario.name === 'login' && wants('bcrypt-ceiling')) {
+        log(`bcrypt-ceiling: ${settings.parallelism} concurrent cost-12 hashes`)
+        const ceiling = await measureBcryptCeiling({
+          rounds: 12,
+          parallelism: settings.parallelism,
+          durationMs: settings.durationSeconds * 1000,
+        })
+        inputs.bcryptCeiling.push(ceiling)
+        log(`  ${ceiling.hashesPerSecond.toFixed(2)} hashes/s`)
+      }
+      const server = context.servers.get(scenario.server)
+      if (!wants(scenario.name) || server === undefined) continue
+      await runHttpScenario({
+        ...context,
+        scenario,
+        server,
+        seconds: settings.durationSeconds,
+        warmupSeconds: settings.warmupSeconds,
+        results: inputs.scenarios,
+        log,
+      })
+    }
+  }
+}
+
+/** 1,000,000 stale users added, then the scale case run after run, then one cleanup. */
+async function runScaleAndCleanup(
+  inputs: Inputs,
+  context: {
+    settings: BenchSettings
+    database: BenchDatabase
+    api: ChildServer
+    generator: LoadGenerator
+    meToken: string
+    adminToken: string
+  },
+) {
+  const { settings, database, api, generator } = context
+  const users = settings.scaleUsers.toLocaleString('en')
+  log(`seeding ${users} stale never-verified users by SQL`)
+  const seedStarted = performance.now()
+  await seedStaleUsers(database.pool, settings.scaleUsers)
+  log(`  ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`)
+  for (let run = 1; settings.scenarios.has('scale') && run <= settings.runs; run++) {
+    log(`scale, run ${run} of ${settings.runs}: first page vs a page 40 rows from the end`)
+    const scale = await runScaleCase({
+      api,
+      generator,
+      pool: database.pool,
+      adminToken: context.adminToken,
+      seconds: settings.durationSeconds,
+      warmupSeconds: settings.warmupSeconds,
+      serialRequests: settings.serialRequests,
+    })
+    inputs.scale.push(scale)
+    log(
+      `  serial p50 first ${scale.first.serialP50Ms.toFixed(2)} ms, deep ${scale.deep.serialP50Ms.toFixed(2)} ms`,
+    )
+  }
+  if (!settings.scenarios.has('cleanup')) return
+  log(`cleanup: one round over ${users} stale users while GET /users/me runs`)
+  inputs.cleanup = await runCleanupCase({
+    api,
+    generator,
+    databaseUrl: database.url,
+    staleUsers: settings.scaleUsers,
+    me: { path: '/users/me', bearerTokens: [context.meToken] },
+  })
+  log(
+    `  ${(inputs.cleanup.durationMs / 1000).toFixed(1)} s, /users/me p99 ${inputs.cleanup.me.p99Ms.toFixed(2)} ms`,
+  )
+}
+
+/** The wrk set-up and the report's frame, before anything is measured. */
+function prepare(settings: BenchSettings): { generator: LoadGenerator; inputs: Inputs } {
+  const scriptDirectory = mkdtempSync(join(tmpdir(), 'coffee-bench-wrk-'))
+  onTeardown(async () => rmSync(scriptDirectory, { recursive: true, force: true }))
+  const pinning = settings.pin ? cpuPinning(settings.parallelism) : null
+  if (settings.pin && pinning === null) log('BENCH_PIN: needs taskset and 2 cores; not pinned')
+  const generator: LoadGenerator = {
+    scriptDirectory,
+    threads: settings.wrkThreads,
+    connections: settings.connections,
+    cpus: pinning?.generator ?? null,
+    cores: settings.parallelism,
+  }
+  const { threads, connections } = generator
+  const inputs: Inputs = {
+    startedAt: new Date().toISOString(),
+    quick: settings.quick,
     machine: {},
+    generator: { version: ensureWrk(log), threads, connections, pinning },
     settings: {
+      runs: settings.runs,
       durationSeconds: settings.durationSeconds,
       warmupSeconds: settings.warmupSeconds,
-      connections: settings.connections,
       users: settings.users,
       scaleUsers: settings.scaleUsers,
       scenarios: [...settings.scenarios].join(','),
       profile: settings.profile,
       apiEntry: settings.apiEntry,
     },
-    scenarios: rows,
-    bcryptCeiling: null,
-    scale: null,
+    scenarios: [],
+    bcryptCeiling: [],
+    embeddedIdle: [],
+    scale: [],
     cleanup: null,
   }
+  return { generator, inputs }
+}
 
-  if (wants('bcrypt-ceiling')) {
-    log(`bcrypt-ceiling: ${settings.parallelism} concurrent cost-12 hashes`)
-    report.bcryptCeiling = await measureBcryptCeiling({
-      rounds: 12,
-      parallelism: settings.parallelism,
-      durationMs: settings.durationSeconds * 1000,
-    })
-    log(`  ${report.bcryptCeiling.hashesPerSecond.toFixed(2)} hashes/s`)
+async function runEmbeddedIdle(inputs: Inputs, settings: BenchSettings) {
+  const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(1)
+  for (let run = 1; run <= settings.runs; run++) {
+    log(`embedded-idle, run ${run} of ${settings.runs}: npm start without DATABASE_URL, twice`)
+    const idle = await measureEmbeddedIdle(settings.idleSeconds)
+    inputs.embeddedIdle.push(idle)
+    log(
+      `  idle RSS ${mb(idle.firstStartIdleRssBytes)} MB after the first start, ` +
+        `${mb(idle.restartIdleRssBytes)} MB after a restart`,
+    )
   }
+}
 
+/** Targets, JSON, Markdown and chart; docs/benchmark.svg only from a complete full run. */
+function finish(inputs: Inputs, settings: BenchSettings) {
+  inputs.machine.loadAverage1mEnd = Number((loadavg()[0] ?? 0).toFixed(2))
+  const finished = { ...inputs, finishedAt: new Date().toISOString() }
+  const report: BenchReport = {
+    ...finished,
+    targets: evaluateTargets(finished),
+    comparisons: compareFloors(finished),
+  }
+  const complete = !settings.quick && ALL_SCENARIOS.every((name) => settings.scenarios.has(name))
+  const files = writeReport(report, RESULTS_DIR, complete ? CHART : null)
+  process.stdout.write(
+    `\n${files.markdown}\n\nJSON: ${files.json}\nChart: ${files.charts.join(', ')}\n`,
+  )
+}
+
+async function main() {
+  const settings = loadBenchSettings()
+  const wants = (name: ScenarioName) => settings.scenarios.has(name)
+  const quick = settings.quick ? ' (quick mode: one short run each, figures indicative only)' : ''
+  log(
+    `${settings.runs} run(s), ${settings.durationSeconds} s each after ${settings.warmupSeconds} s of warm-up${quick}`,
+  )
+  const { generator, inputs } = prepare(settings)
+  if (wants('embedded-idle')) await runEmbeddedIdle(inputs, settings)
   log(`creating a database on ${new URL(settings.serverUrl).host}`)
   const database = await createBenchDatabase(settings.serverUrl)
   onTeardown(() => database.drop())
-  const cpu = cpus()
-  report.machine = {
-    cpus: cpu.length,
-    parallelism: settings.parallelism,
-    cpuModel: cpu[0]?.model ?? '?',
-    memoryMB: Math.round(totalmem() / 1024 / 1024),
-    node: process.version,
-    postgres: await postgresVersion(database),
-    loadAverage1m: Number(loadavg()[0]?.toFixed(2)),
-  }
-  if ((loadavg()[0] ?? 0) > settings.parallelism / 2) {
-    log(`warning: load average ${loadavg()[0]?.toFixed(1)} — other work will skew the figures`)
-  }
+  inputs.machine = await machine(database, settings)
   log(`seeding ${settings.users.toLocaleString('en')} users`)
   const seeded = await seedUsers(database.pool, settings.users)
+  const secretKey = benchSecretKey()
   const meToken = await accessToken(secretKey, { id: seeded.me.id, role: 'user' })
   const adminToken = await accessToken(secretKey, { id: seeded.admin.id, role: 'admin' })
-  const me: LoadRequest = { path: '/users/me', headers: { authorization: `Bearer ${meToken}` } }
-  const asAdmin = { authorization: `Bearer ${adminToken}` }
-
-  if (wants('baseline-me')) {
-    const baseline = await startBaseline({ databaseUrl: database.url, secretKey })
-    const stopBaseline = onTeardown(() => baseline.stop())
-    rows.push(await scenario(settings, baseline, 'baseline-me', me))
-    await stopBaseline()
-  }
-  const apiScenarios = ALL_SCENARIOS.filter(
-    (name) => name !== 'bcrypt-ceiling' && name !== 'baseline-me',
-  )
-  if (apiScenarios.some(wants)) {
-    const profileDir = settings.profile ? `${RESULTS_DIR}/profiles` : undefined
-    const api = await startApi({
-      databaseUrl: database.url,
-      secretKey,
-      profileDir,
-      entry: settings.apiEntry,
-    })
-    onTeardown(() => api.stop())
-    if (wants('me')) rows.push(await scenario(settings, api, 'me', me))
-    if (wants('user-by-id')) {
-      rows.push(
-        await scenario(settings, api, 'user-by-id', {
-          path: `/users/${seeded.someUserId}`,
-          headers: asAdmin,
-        }),
-      )
-    }
-    if (wants('users-first')) {
-      rows.push(
-        await scenario(settings, api, 'users-first', { path: '/users?limit=20', headers: asAdmin }),
-      )
-    }
-    if (wants('users-deep')) {
-      const { deepCursor } = await import('./scale.js')
-      const cursor = await deepCursor(database.pool, 40)
-      rows.push(
-        await scenario(settings, api, 'users-deep', {
-          path: `/users?limit=20&cursor=${cursor}`,
-          headers: asAdmin,
-        }),
-      )
-    }
-    if (wants('login')) {
-      rows.push(
-        await scenario(settings, api, 'login', {
-          method: 'POST',
-          path: '/auth/login',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ email: seeded.login.email, password: seeded.login.password }),
-        }),
-      )
-    }
-    if (wants('scale') || wants('cleanup')) {
-      log(`seeding ${settings.scaleUsers.toLocaleString('en')} stale never-verified users by SQL`)
-      const seedStarted = performance.now()
-      await seedStaleUsers(database.pool, settings.scaleUsers)
-      log(`  ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`)
-    }
-    if (wants('scale')) {
-      log('scale: first page vs a page 40 rows from the end')
-      report.scale = await runScaleCase({
-        api,
-        pool: database.pool,
-        adminToken,
-        connections: settings.connections,
-        seconds: settings.durationSeconds,
-        warmupSeconds: settings.warmupSeconds,
-        serialRequests: 500,
-      })
-      log(
-        `  serial p50 first ${report.scale.first.serialP50Ms.toFixed(2)} ms, deep ${report.scale.deep.serialP50Ms.toFixed(2)} ms`,
-      )
-    }
-    if (wants('cleanup')) {
-      log(
-        `cleanup: one round over ${settings.scaleUsers.toLocaleString('en')} stale users while GET /users/me runs`,
-      )
-      report.cleanup = await runCleanupCase({
-        api,
-        databaseUrl: database.url,
-        staleUsers: settings.scaleUsers,
-        me,
-        connections: settings.connections,
-      })
-      log(
-        `  ${(report.cleanup.durationMs / 1000).toFixed(1)} s, /users/me p99 ${report.cleanup.me.p99Ms} ms`,
-      )
-    }
+  const cursor = wants('users-deep') ? await deepCursor(database.pool, 40) : null
+  const scenarios = httpScenarios({ seeded, meToken, adminToken, deepCursor: cursor })
+  const kinds = new Set(scenarios.filter((s) => wants(s.name)).map((s) => s.server))
+  if (wants('scale') || wants('cleanup')) kinds.add('api')
+  const servers = await startServers(kinds, { databaseUrl: database.url, secretKey, settings })
+  const pinning = inputs.generator.pinning
+  await runRounds(inputs, { settings, scenarios, servers, generator, pinning })
+  const api = servers.get('api')
+  if (api && (wants('scale') || wants('cleanup'))) {
+    await runScaleAndCleanup(inputs, { settings, database, api, generator, meToken, adminToken })
   }
   await runTeardown()
-
-  const partial = { ...report, finishedAt: new Date().toISOString() }
-  const full: BenchReport = { ...partial, targets: evaluateTargets(partial) }
-  const file = writeReport(full, RESULTS_DIR)
-  process.stdout.write(`\n${renderMarkdown(full)}\n\nJSON: ${file}\n`)
+  finish(inputs, settings)
 }
 
 process.once('SIGINT', () => {

@@ -1,6 +1,12 @@
 import type pg from 'pg'
 import { encodeCursor } from '../src/core/cursor.js'
-import { type LoadRequest, type LoadResult, measure, measureSerial } from './load.js'
+import {
+  type LoadGenerator,
+  type LoadRequest,
+  type MeasuredRun,
+  measure,
+  measureSerial,
+} from './load.js'
 import type { ChildServer } from './processes.js'
 
 /**
@@ -20,8 +26,8 @@ export async function deepCursor(pool: pg.Pool, rowsLeft: number): Promise<strin
 
 export interface PageFigures {
   path: string
-  /** Under load: 50 connections. */
-  loaded: LoadResult
+  /** Under load (the bench's connections). */
+  loaded: MeasuredRun
   /** One request at a time: the cost of the page itself. */
   serialP50Ms: number
   serialP99Ms: number
@@ -41,41 +47,34 @@ export interface ScaleResult {
 /** First page vs a page 40 rows from the end, on however many users the database holds. */
 export async function runScaleCase(options: {
   api: ChildServer
+  generator: LoadGenerator
   pool: pg.Pool
   adminToken: string
-  connections: number
   seconds: number
   warmupSeconds: number
   serialRequests: number
 }): Promise<ScaleResult> {
   const { rows } = await options.pool.query<{ count: string }>('select count(*) from users')
   const users = Number(rows[0]?.count ?? 0)
-  const headers = { authorization: `Bearer ${options.adminToken}` }
+  const bearerTokens = [options.adminToken]
   const cursor = await deepCursor(options.pool, 40)
-  let peakRssBytes = 0
   const { api } = options
-  const first = { path: '/users?limit=20', headers }
-  const deep = { path: `/users?limit=20&cursor=${cursor}`, headers }
+  const first = { path: '/users?limit=20', bearerTokens }
+  const deep = { path: `/users?limit=20&cursor=${cursor}`, bearerTokens }
   const [firstSerial, deepSerial] = await measureSerial(
     api.baseUrl,
     [first, deep],
     options.serialRequests,
   )
-  const loaded = async (request: LoadRequest) => {
-    let window = { stop: () => 0 }
-    const result = await measure({
-      baseUrl: api.baseUrl,
+  const loaded = (request: LoadRequest) =>
+    measure({
+      generator: options.generator,
+      server: api,
+      name: 'scale',
       request,
-      connections: options.connections,
       seconds: options.seconds,
       warmupSeconds: options.warmupSeconds,
-      beforeRun: () => {
-        window = api.trackRss()
-      },
     })
-    peakRssBytes = Math.max(peakRssBytes, window.stop())
-    return result
-  }
   const figures = async (
     request: LoadRequest,
     serial: { p50Ms: number; p99Ms: number } | undefined,
@@ -92,7 +91,7 @@ export async function runScaleCase(options: {
     first: firstPage,
     deep: deepPage,
     serialP50Ratio: deepPage.serialP50Ms / firstPage.serialP50Ms,
-    loadedP50Ratio: deepPage.loaded.p50Ms / Math.max(firstPage.loaded.p50Ms, 1),
-    peakRssBytes,
+    loadedP50Ratio: deepPage.loaded.p50Ms / firstPage.loaded.p50Ms,
+    peakRssBytes: Math.max(firstPage.loaded.peakRssBytes, deepPage.loaded.peakRssBytes),
   }
 }

@@ -45,6 +45,8 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/health/ready`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node is PID 1 (no npm or shell in between), so SIGTERM reaches the server's graceful close.
-# Same flags as `npm run start:prod`: a capped young generation keeps peak RSS under load
-# near 125 MB instead of 160 MB (npm run bench; see README "Where we differ").
+# Same flags as `npm run start:prod`. --max-semi-space-size=8 caps V8's young generation, a
+# tentative setting: one quick bench run kept peak RSS under load at 118-124 MB (131-158 MB
+# without), a later full run still peaked at 207 MB (README, "Where we differ"). Remove it
+# here and in start:prod if your measurements disagree.
 CMD ["node", "--max-semi-space-size=8", "dist/server.js"]

@@ -95,7 +95,7 @@ export interface paths {
         put?: never;
         /**
          * Verify the e-mail address
-         * @description Checks the 6-digit code sent at sign-up. A code is single use, expires, and is burned after 5 wrong tries: all of these, and an unknown address, are `400 invalid_code`.
+         * @description Checks the 6-digit code sent at sign-up. A code is single use, expires, and is burned after 5 wrong tries. An account allows 10 wrong tries in any hour across re-sent codes; past that every code is refused, the right one too, until an hour after the 10th. All of these, and an unknown address, are `400 invalid_code`.
          */
         post: operations["verifyEmail"];
         delete?: never;
@@ -115,7 +115,7 @@ export interface paths {
         put?: never;
         /**
          * Send a new verification code
-         * @description Always `202`, so the answer does not reveal whether an account exists. An unverified account gets a new code, which replaces the previous one.
+         * @description Always `202`, so the answer does not reveal whether an account exists. An unverified account gets a new code, which replaces the previous one. At most 3 codes per address are sent in 15 minutes (the sign-up code counts); beyond that nothing is sent, the last code stays valid, and the answer is the same.
          */
         post: operations["resendCode"];
         delete?: never;
@@ -195,7 +195,7 @@ export interface paths {
         put?: never;
         /**
          * Ask for a password-reset code
-         * @description Always `202`, so the answer does not reveal whether an account exists. An existing account gets a 6-digit reset code by e-mail.
+         * @description Always `202`, so the answer does not reveal whether an account exists. An existing account gets a 6-digit reset code by e-mail, which replaces the previous one. At most 3 codes per address are sent in 15 minutes; beyond that nothing is sent, the last code stays valid, and the answer is the same.
          */
         post: operations["forgotPassword"];
         delete?: never;
@@ -215,7 +215,7 @@ export interface paths {
         put?: never;
         /**
          * Reset the password with a code
-         * @description Sets a new password, revokes every refresh token of the user and rejects access tokens issued before, and verifies an unverified account (the code proved the address).
+         * @description Sets a new password, revokes every refresh token of the user and rejects access tokens issued before, and verifies an unverified account (the code proved the address). A code is single use, expires, and is burned after 5 wrong tries; an account allows 10 wrong reset tries in any hour across re-sent codes, then every code is refused, the right one too, until an hour after the 10th: all `400 invalid_code`.
          */
         post: operations["resetPassword"];
         delete?: never;

@@ -100,7 +100,8 @@ const commands: Record<string, Command> = {
       const { counts, durationMs } = outcome
       console.log(
         `cleanup: ${counts.unverifiedUsers} unverified users, ${counts.codes} codes, ` +
-          `${counts.refreshTokens} refresh tokens deleted in ${durationMs} ms`,
+          `${counts.codeSends} code send records, ${counts.refreshTokens} refresh tokens ` +
+          `deleted in ${durationMs} ms`,
       )
       return 0
     },

@@ -54,9 +54,15 @@ export function createMetrics(options: MetricsOptions = {}) {
       help: 'Spent refresh tokens presented after the grace period; each revokes a whole login',
       registers,
     }),
+    codeFailures: new Counter({
+      name: 'auth_code_failures_total',
+      help: 'E-mailed codes refused (wrong, expired, used, burned, locked out or unknown address), by purpose',
+      labelNames: ['purpose'] as const,
+      registers,
+    }),
     cleanupDeletions: new Counter({
       name: 'cleanup_deletions_total',
-      help: 'Rows deleted by the cleanup job, by kind (unverified_users, codes, refresh_tokens)',
+      help: 'Rows deleted by the cleanup job, by kind (unverified_users, codes, code_sends, refresh_tokens)',
       labelNames: ['kind'] as const,
       registers,
     }),

@@ -12,12 +12,17 @@ import {
   createRedisCounterStore,
 } from './rate-limit-store.js'
 
-/** The routes an attacker hammers: account creation, password guessing, mail bombing. */
+/**
+ * The routes an attacker hammers: account creation, password and code guessing, mail
+ * bombing.
+ */
 export const SENSITIVE_ROUTES = [
   '/auth/signup',
   '/auth/login',
+  '/auth/verify',
   '/auth/verify/resend',
   '/auth/password/forgot',
+  '/auth/password/reset',
 ]
 /** Probes from load balancers and orchestrators must never be throttled. */
 const EXEMPT_PREFIX = '/health/'

@@ -1,6 +1,6 @@
 import { and, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.js'
-import { oneTimeCodes, refreshTokens, users } from '../db/schema.js'
+import { codeSends, oneTimeCodes, refreshTokens, users } from '../db/schema.js'
 
 /**
  * Bounded deletes for the cleanup job. Each call is one short statement that removes at
@@ -29,18 +29,46 @@ export function createCleanupRepository(db: Db) {
       return rows.length
     },
 
-    /** Codes that expired or were used: neither can ever be accepted again. */
-    async deleteStaleCodes(now: Date, limit: number): Promise<number> {
+    /**
+     * Codes that expired or were used (neither can ever be accepted again), unless the row
+     * still holds a wrong try younger than `failuresBefore`: those count against the next
+     * code of the account, and deleting them would lift a lock-out early.
+     */
+    async deleteStaleCodes(now: Date, failuresBefore: Date, limit: number): Promise<number> {
+      const failures = oneTimeCodes.recentFailures
       const batch = db
         .select({ userId: oneTimeCodes.userId, purpose: oneTimeCodes.purpose })
         .from(oneTimeCodes)
-        .where(or(lt(oneTimeCodes.expiresAt, now), isNotNull(oneTimeCodes.usedAt)))
+        .where(
+          and(
+            or(lt(oneTimeCodes.expiresAt, now), isNotNull(oneTimeCodes.usedAt)),
+            // Oldest first: the last entry is the newest wrong try.
+            sql`coalesce(${failures}[cardinality(${failures})] <= ${failuresBefore.toISOString()}::timestamptz, true)`,
+          ),
+        )
         .limit(limit)
         .for('update', { skipLocked: true })
       const rows = await db
         .delete(oneTimeCodes)
         .where(sql`(${oneTimeCodes.userId}, ${oneTimeCodes.purpose}) in (${batch})`)
         .returning({ userId: oneTimeCodes.userId })
+      return rows.length
+    },
+
+    /** Send records whose newest send is older than `sentBefore`: they no longer throttle. */
+    async deleteStaleCodeSends(sentBefore: Date, limit: number): Promise<number> {
+      const batch = db
+        .select({ addressHash: codeSends.addressHash, purpose: codeSends.purpose })
+        .from(codeSends)
+        .where(
+          sql`${codeSends.sentAt}[cardinality(${codeSends.sentAt})] <= ${sentBefore.toISOString()}::timestamptz`,
+        )
+        .limit(limit)
+        .for('update', { skipLocked: true })
+      const rows = await db
+        .delete(codeSends)
+        .where(sql`(${codeSends.addressHash}, ${codeSends.purpose}) in (${batch})`)
+        .returning({ purpose: codeSends.purpose })
       return rows.length
     },
 

@@ -77,7 +77,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         operationId: 'verifyEmail',
         security: [],
         description:
-          'Checks the 6-digit code sent at sign-up. A code is single use, expires, and is burned after 5 wrong tries: all of these, and an unknown address, are `400 invalid_code`.',
+          'Checks the 6-digit code sent at sign-up. A code is single use, expires, and is burned after 5 wrong tries. An account allows 10 wrong tries in any hour across re-sent codes; past that every code is refused, the right one too, until an hour after the 10th. All of these, and an unknown address, are `400 invalid_code`.',
         body: VerifyBodySchema,
         response: { 200: UserOutSchema, ...errorResponses(400, 409, 422, 429) },
       },
@@ -94,7 +94,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         operationId: 'resendCode',
         security: [],
         description:
-          'Always `202`, so the answer does not reveal whether an account exists. An unverified account gets a new code, which replaces the previous one.',
+          'Always `202`, so the answer does not reveal whether an account exists. An unverified account gets a new code, which replaces the previous one. At most 3 codes per address are sent in 15 minutes (the sign-up code counts); beyond that nothing is sent, the last code stays valid, and the answer is the same.',
         body: EmailBodySchema,
         response: { 202: AcceptedSchema, ...errorResponses(422, 429) },
       },
@@ -182,7 +182,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         operationId: 'forgotPassword',
         security: [],
         description:
-          'Always `202`, so the answer does not reveal whether an account exists. An existing account gets a 6-digit reset code by e-mail.',
+          'Always `202`, so the answer does not reveal whether an account exists. An existing account gets a 6-digit reset code by e-mail, which replaces the previous one. At most 3 codes per address are sent in 15 minutes; beyond that nothing is sent, the last code stays valid, and the answer is the same.',
         body: EmailBodySchema,
         response: { 202: AcceptedSchema, ...errorResponses(422, 429) },
       },
@@ -202,7 +202,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         operationId: 'resetPassword',
         security: [],
         description:
-          'Sets a new password, revokes every refresh token of the user and rejects access tokens issued before, and verifies an unverified account (the code proved the address).',
+          'Sets a new password, revokes every refresh token of the user and rejects access tokens issued before, and verifies an unverified account (the code proved the address). A code is single use, expires, and is burned after 5 wrong tries; an account allows 10 wrong reset tries in any hour across re-sent codes, then every code is refused, the right one too, until an hour after the 10th: all `400 invalid_code`.',
         body: ResetPasswordBodySchema,
         response: { 204: NoContentSchema, ...errorResponses(400, 422, 429) },
       },

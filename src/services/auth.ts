@@ -4,26 +4,15 @@ import { AppError, unauthorized } from '../core/errors.js'
 import { newId } from '../core/ids.js'
 import type { LoginThrottle } from '../core/login-throttle.js'
 import { assertStrongPassword } from '../core/password-policy.js'
-import {
-  generateCode,
-  generateRefreshToken,
-  hashCode,
-  hashPassword,
-  hashToken,
-  safeEqual,
-  verifyPassword,
-} from '../core/security.js'
+import { generateRefreshToken, hashPassword, hashToken, verifyPassword } from '../core/security.js'
 import type { Db } from '../db/client.js'
 import { isUniqueViolation } from '../db/errors.js'
-import type { CodePurpose, RefreshTokenRow, UserRow } from '../db/schema.js'
+import type { RefreshTokenRow, UserRow } from '../db/schema.js'
 import { codeEmail, type Mailer } from '../mailer.js'
-import { createOneTimeCodesRepository } from '../repositories/one-time-codes.js'
 import { createRefreshTokensRepository } from '../repositories/refresh-tokens.js'
 import { createUsersRepository, type UsersRepository } from '../repositories/users.js'
+import type { CodesService } from './codes.js'
 import type { TokensService } from './tokens.js'
-
-/** Wrong tries a code survives; the contract's "at most 5 wrong tries per code". */
-export const MAX_CODE_ATTEMPTS = 5
 
 export interface AuthLogger {
   warn(details: Record<string, unknown>, message: string): void
@@ -35,6 +24,8 @@ export interface AuthServiceDeps {
   mailer: Mailer
   clock: Clock
   tokens: TokensService
+  /** E-mailed codes and their limits (shared with any other flow that sends codes). */
+  codes: CodesService
   /** The shared users repository (its prepared statements are made once). */
   users: UsersRepository
   logger: AuthLogger
@@ -57,14 +48,11 @@ export interface SignupInput {
 /** Trimmed and lower-cased: how addresses are stored and compared. */
 export const normaliseEmail = (email: string) => email.trim().toLowerCase()
 
-const invalidCode = () => new AppError(400, 'invalid_code', 'Invalid or expired code')
 const invalidToken = () => unauthorized('invalid_token', 'Invalid or expired refresh token')
 const invalidCredentials = () => unauthorized('invalid_credentials', 'Incorrect email or password')
 
 export function createAuthService(deps: AuthServiceDeps) {
-  const { config, db, mailer, clock, tokens, users, logger } = deps
-  const secret = config.secretKey ?? ''
-  const codes = createOneTimeCodesRepository(db)
+  const { config, db, mailer, clock, tokens, users, logger, codes } = deps
   const refreshTokens = createRefreshTokensRepository(db)
   const ttlMinutes = Math.max(1, Math.round(config.codeTtlMs / 60_000))
 
@@ -73,32 +61,6 @@ export function createAuthService(deps: AuthServiceDeps) {
   const dummyPasswordHash = () => {
     dummyHash ??= hashPassword('not-a-real-password', config.bcryptRounds)
     return dummyHash
-  }
-
-  const codeHashFor = (purpose: CodePurpose, userId: string, code: string) =>
-    hashCode(secret, `${purpose}:${userId}`, code)
-
-  /** Stores a new code (replacing the old one) and returns it for the e-mail. */
-  async function issueCode(database: Db, purpose: CodePurpose, userId: string) {
-    const code = generateCode()
-    await createOneTimeCodesRepository(database).upsert({
-      userId,
-      purpose,
-      codeHash: codeHashFor(purpose, userId, code),
-      expiresAt: new Date(clock.now().getTime() + config.codeTtlMs),
-    })
-    return code
-  }
-
-  /**
-   * Checks a code without using it up: every try counts (before the comparison, so parallel
-   * guesses cannot exceed the limit). Returns the hash to pass to `markUsed`.
-   */
-  async function checkCode(purpose: CodePurpose, userId: string, code: string): Promise<string> {
-    const row = await codes.claimAttempt(userId, purpose, MAX_CODE_ATTEMPTS, clock.now())
-    const presented = codeHashFor(purpose, userId, code)
-    if (!row || !safeEqual(presented, row.codeHash)) throw invalidCode()
-    return row.codeHash
   }
 
   /** A new refresh token in `familyId` (a new login when omitted) and an access token. */
@@ -147,7 +109,12 @@ export function createAuthService(deps: AuthServiceDeps) {
             passwordHash,
             fullName: input.fullName ?? null,
           })
-          return { user, code: await issueCode(tx, 'verify_email', user.id) }
+          const code = await codes.issueFirst(tx, {
+            purpose: 'verify_email',
+            userId: user.id,
+            address: email,
+          })
+          return { user, code }
         })
       } catch (error) {
         // The unique index decides races: a pre-check alone would let two inserts through.
@@ -162,28 +129,31 @@ export function createAuthService(deps: AuthServiceDeps) {
 
     async verifyEmail(emailInput: string, code: string): Promise<UserRow> {
       const user = await users.findByEmail(normaliseEmail(emailInput))
-      if (!user) throw invalidCode()
+      if (!user) throw codes.rejection('verify_email')
       if (user.isVerified) throw new AppError(409, 'already_verified', 'Email already verified')
-      const codeHash = await checkCode('verify_email', user.id, code)
+      const claim = await codes.check('verify_email', user.id, code)
       const verified = await db.transaction(async (tx) => {
-        const now = clock.now()
-        if (
-          !(await createOneTimeCodesRepository(tx).markUsed(user.id, 'verify_email', codeHash, now))
-        )
-          return undefined
-        return createUsersRepository(tx).markVerified(user.id, now)
+        if (!(await codes.markUsed(tx, 'verify_email', user.id, claim))) return undefined
+        return createUsersRepository(tx).markVerified(user.id, clock.now())
       })
-      if (!verified) throw invalidCode()
+      if (!verified) throw codes.rejection('verify_email')
       return verified
     },
 
-    /** Always succeeds (no enumeration); only an unverified account gets a new code. */
+    /**
+     * Always succeeds (no enumeration); only an unverified account gets a new code, and
+     * only within the address's send quota.
+     */
     async resendCode(emailInput: string): Promise<void> {
       const email = normaliseEmail(emailInput)
       const user = await users.findByEmail(email)
       if (!user || user.isVerified) return
-      const code = await issueCode(db, 'verify_email', user.id)
-      mailer.dispatch(codeEmail('verify_email', email, code, ttlMinutes))
+      const code = await codes.issue(db, {
+        purpose: 'verify_email',
+        userId: user.id,
+        address: email,
+      })
+      if (code !== null) mailer.dispatch(codeEmail('verify_email', email, code, ttlMinutes))
     },
 
     /**
@@ -234,13 +204,20 @@ export function createAuthService(deps: AuthServiceDeps) {
       await refreshTokens.revokeFamily(row.familyId, now)
     },
 
-    /** Always succeeds (no enumeration); an existing account gets a reset code. */
+    /**
+     * Always succeeds (no enumeration); an existing account gets a reset code, within the
+     * address's send quota.
+     */
     async forgotPassword(emailInput: string): Promise<void> {
       const email = normaliseEmail(emailInput)
       const user = await users.findByEmail(email)
       if (!user) return
-      const code = await issueCode(db, 'reset_password', user.id)
-      mailer.dispatch(codeEmail('reset_password', email, code, ttlMinutes))
+      const code = await codes.issue(db, {
+        purpose: 'reset_password',
+        userId: user.id,
+        address: email,
+      })
+      if (code !== null) mailer.dispatch(codeEmail('reset_password', email, code, ttlMinutes))
     },
 
     /**
@@ -251,20 +228,12 @@ export function createAuthService(deps: AuthServiceDeps) {
       // Before the code is tried, so a refused password does not cost the user a try.
       assertStrongPassword(newPassword, ['body', 'new_password'])
       const user = await users.findByEmail(normaliseEmail(emailInput))
-      if (!user) throw invalidCode()
-      const codeHash = await checkCode('reset_password', user.id, code)
+      if (!user) throw codes.rejection('reset_password')
+      const claim = await codes.check('reset_password', user.id, code)
       const passwordHash = await hashPassword(newPassword, config.bcryptRounds)
       const done = await db.transaction(async (tx) => {
         const now = clock.now()
-        if (
-          !(await createOneTimeCodesRepository(tx).markUsed(
-            user.id,
-            'reset_password',
-            codeHash,
-            now,
-          ))
-        )
-          return false
+        if (!(await codes.markUsed(tx, 'reset_password', user.id, claim))) return false
         await createUsersRepository(tx).markVerified(user.id, now, {
           passwordHash,
           tokensValidAfter: now,
@@ -272,7 +241,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         await createRefreshTokensRepository(tx).revokeAllForUser(user.id, now)
         return true
       })
-      if (!done) throw invalidCode()
+      if (!done) throw codes.rejection('reset_password')
     },
   }
 }

@@ -2,16 +2,18 @@ import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import type { Db } from '../db/client.js'
 import { createCleanupRepository } from '../repositories/cleanup.js'
+import { CODE_LIMITS } from './codes.js'
 
 export const CLEANUP_BATCH_SIZE = 1_000
 
-export type CleanupKind = 'unverifiedUsers' | 'codes' | 'refreshTokens'
+export type CleanupKind = 'unverifiedUsers' | 'codes' | 'codeSends' | 'refreshTokens'
 export type CleanupCounts = Record<CleanupKind, number>
 
 /** snake_case names of the kinds, for metric labels and logs read by people. */
 export const CLEANUP_KIND_LABELS: Readonly<Record<CleanupKind, string>> = {
   unverifiedUsers: 'unverified_users',
   codes: 'codes',
+  codeSends: 'code_sends',
   refreshTokens: 'refresh_tokens',
 }
 
@@ -42,7 +44,8 @@ export interface CleanupOptions {
 
 /**
  * One cleanup round: never-verified accounts older than UNVERIFIED_USER_TTL, then expired
- * or used codes, then expired or revoked refresh tokens. Each batch is its own statement
+ * or used codes (once their wrong tries no longer count), records of codes sent that no
+ * longer throttle, then expired or revoked refresh tokens. Each batch is its own statement
  * (autocommit), so a million stale rows never hold locks longer than one batch does.
  * Callable from any script that has a database (the benchmark uses it directly).
  */
@@ -74,14 +77,30 @@ export function createCleanupService(deps: CleanupDeps) {
       // uses the same cut-off.
       const now = deps.clock.now()
       const createdBefore = new Date(now.getTime() - deps.config.unverifiedUserTtlMs)
-      const counts: CleanupCounts = { unverifiedUsers: 0, codes: 0, refreshTokens: 0 }
+      const counts: CleanupCounts = {
+        unverifiedUsers: 0,
+        codes: 0,
+        codeSends: 0,
+        refreshTokens: 0,
+      }
       // Users first: their cascades shrink the two tables that follow.
       counts.unverifiedUsers = await drain(
         'unverifiedUsers',
         () => repository.deleteNeverVerifiedUsers(createdBefore, batchSize),
         signal,
       )
-      counts.codes = await drain('codes', () => repository.deleteStaleCodes(now, batchSize), signal)
+      const failuresBefore = new Date(now.getTime() - CODE_LIMITS.failureWindowMs)
+      counts.codes = await drain(
+        'codes',
+        () => repository.deleteStaleCodes(now, failuresBefore, batchSize),
+        signal,
+      )
+      const sentBefore = new Date(now.getTime() - CODE_LIMITS.sendWindowMs)
+      counts.codeSends = await drain(
+        'codeSends',
+        () => repository.deleteStaleCodeSends(sentBefore, batchSize),
+        signal,
+      )
       counts.refreshTokens = await drain(
         'refreshTokens',
         () => repository.deleteStaleRefreshTokens(now, batchSize),

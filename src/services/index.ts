@@ -5,6 +5,7 @@ import type { Mailer } from '../mailer.js'
 import type { Metrics } from '../metrics.js'
 import { createUsersRepository } from '../repositories/users.js'
 import { type AuthLogger, createAuthService } from './auth.js'
+import { createCodesService } from './codes.js'
 import { createTokensService } from './tokens.js'
 import { createUsersService } from './users.js'
 
@@ -25,12 +26,19 @@ const silentLogger: AuthLogger = { warn() {} }
 export function createServices({ config, database, mailer, clock, logger, metrics }: ServiceDeps) {
   const users = createUsersRepository(database.db)
   const tokens = createTokensService({ config, clock, users })
+  const codes = createCodesService({
+    config,
+    db: database.db,
+    clock,
+    onRejected: (purpose) => metrics?.codeFailures.inc({ purpose }),
+  })
   const auth = createAuthService({
     config,
     db: database.db,
     mailer,
     clock,
     tokens,
+    codes,
     users,
     logger: logger ?? silentLogger,
     onReuseDetected: () => metrics?.reuseDetections.inc(),

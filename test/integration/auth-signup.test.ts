@@ -272,15 +272,35 @@ describe('POST /auth/verify/resend', () => {
     expect((await postJson(t, '/auth/verify', { email, code: second })).statusCode).toBe(200)
   })
 
-  it('gives a fresh code a fresh set of tries', async () => {
-    const email = uniqueEmail()
-    const { code: first } = await signup(t, email)
-    for (let i = 0; i < 5; i++) {
-      await postJson(t, '/auth/verify', { email, code: otherCode(first) })
+  it("gives a fresh code its own 5 tries, but not a fresh hour's 10", async () => {
+    const guessFive = async (email: string, code: string) => {
+      for (let i = 0; i < 5; i++) {
+        expect(
+          (await postJson(t, '/auth/verify', { email, code: otherCode(code) })).json(),
+        ).toEqual(invalidCode)
+      }
     }
-    await postJson(t, '/auth/verify/resend', { email })
-    const second = codeFrom(await t.inbox.waitForMessage(email, 2))
-    expect((await postJson(t, '/auth/verify', { email, code: second })).statusCode).toBe(200)
+    const resend = async (email: string, nth: number) => {
+      await postJson(t, '/auth/verify/resend', { email })
+      return codeFrom(await t.inbox.waitForMessage(email, nth))
+    }
+    // 5 wrong tries burn the first code; the next one still works.
+    const burned = uniqueEmail()
+    await guessFive(burned, (await signup(t, burned)).code)
+    expect(
+      (await postJson(t, '/auth/verify', { email: burned, code: await resend(burned, 2) }))
+        .statusCode,
+    ).toBe(200)
+    // 10 wrong tries across two codes: a third code is refused, right as it is.
+    const guessed = uniqueEmail()
+    await guessFive(guessed, (await signup(t, guessed)).code)
+    await guessFive(guessed, await resend(guessed, 2))
+    const third = await postJson(t, '/auth/verify', {
+      email: guessed,
+      code: await resend(guessed, 3),
+    })
+    expect(third.statusCode).toBe(400)
+    expect(third.json()).toEqual(invalidCode)
   })
 
   it('answers 202 for unknown and verified addresses and sends them nothing', async () => {

@@ -4,7 +4,13 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { newId } from '../../src/core/ids.js'
 import { createDatabase, type Database, type Db } from '../../src/db/client.js'
-import { type NewUserRow, oneTimeCodes, refreshTokens, users } from '../../src/db/schema.js'
+import {
+  codeSends,
+  type NewUserRow,
+  oneTimeCodes,
+  refreshTokens,
+  users,
+} from '../../src/db/schema.js'
 import { createScheduler, type SchedulerDeps } from '../../src/scheduler.js'
 import { type CleanupKind, createCleanupService, runCleanup } from '../../src/services/cleanup.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
@@ -28,6 +34,7 @@ afterAll(async () => {
 })
 beforeEach(async () => {
   await t.db.delete(users) // cascades to codes and tokens
+  await t.db.delete(codeSends)
 })
 
 const ago = (ms: number) => new Date(t.clock.now().getTime() - ms)
@@ -58,7 +65,10 @@ async function makeStaleUsers(count: number): Promise<void> {
   await t.db.insert(users).values(rows)
 }
 
-async function makeCode(userId: string, values: { expiresAt: Date; usedAt?: Date }) {
+async function makeCode(
+  userId: string,
+  values: { expiresAt: Date; usedAt?: Date; recentFailures?: Date[] },
+) {
   await t.db.insert(oneTimeCodes).values({
     userId,
     purpose: 'verify_email',
@@ -83,7 +93,9 @@ async function userIds(): Promise<string[]> {
   return rows.map((row) => row.id)
 }
 
-async function countRows(table: typeof users | typeof oneTimeCodes | typeof refreshTokens) {
+async function countRows(
+  table: typeof users | typeof oneTimeCodes | typeof refreshTokens | typeof codeSends,
+) {
   const [row] = await t.db.select({ n: sql<number>`count(*)::int` }).from(table)
   return row?.n
 }
@@ -139,7 +151,7 @@ describe('runCleanup', () => {
     await makeToken(stale, { expiresAt: later(HOUR) })
 
     const first = await runCleanup(cleanupDeps())
-    expect(first.counts).toEqual({ unverifiedUsers: 1, codes: 0, refreshTokens: 0 })
+    expect(first.counts).toEqual({ unverifiedUsers: 1, codes: 0, codeSends: 0, refreshTokens: 0 })
     expect(first.interrupted).toBe(false)
     expect(first.durationMs).toBeGreaterThanOrEqual(0)
     expect(await userIds()).toEqual([young, verified, demoted].sort())
@@ -149,7 +161,7 @@ describe('runCleanup', () => {
 
     t.clock.advance(31 * MINUTE)
     const second = await runCleanup(cleanupDeps())
-    expect(second.counts).toEqual({ unverifiedUsers: 1, codes: 0, refreshTokens: 0 })
+    expect(second.counts).toEqual({ unverifiedUsers: 1, codes: 0, codeSends: 0, refreshTokens: 0 })
     expect(await userIds()).toEqual([verified, demoted].sort())
   })
 
@@ -166,7 +178,7 @@ describe('runCleanup', () => {
     const live = await makeToken(owner, { expiresAt: later(HOUR) })
 
     const result = await runCleanup(cleanupDeps())
-    expect(result.counts).toEqual({ unverifiedUsers: 0, codes: 2, refreshTokens: 2 })
+    expect(result.counts).toEqual({ unverifiedUsers: 0, codes: 2, codeSends: 0, refreshTokens: 2 })
     const codes = await t.db.select({ userId: oneTimeCodes.userId }).from(oneTimeCodes)
     expect(codes).toEqual([{ userId: owner }])
     const tokens = await t.db
@@ -178,8 +190,50 @@ describe('runCleanup', () => {
 
     t.clock.advance(HOUR + 1)
     const afterExpiry = await runCleanup(cleanupDeps())
-    expect(afterExpiry.counts).toEqual({ unverifiedUsers: 0, codes: 1, refreshTokens: 2 })
+    expect(afterExpiry.counts).toEqual({
+      unverifiedUsers: 0,
+      codes: 1,
+      codeSends: 0,
+      refreshTokens: 2,
+    })
     expect(await countRows(users)).toBe(3)
+  })
+
+  it('keeps spent codes while their wrong tries count, and send records while they throttle', async () => {
+    const locked = await makeUser({ isVerified: true, verifiedAt: t.clock.now() })
+    const forgiven = await makeUser({ isVerified: true, verifiedAt: t.clock.now() })
+    const clean = await makeUser({ isVerified: true, verifiedAt: t.clock.now() })
+    // Expired, with wrong tries in the last hour: they count against the next code.
+    await makeCode(locked, {
+      expiresAt: ago(MINUTE),
+      recentFailures: [ago(50 * MINUTE), ago(30 * MINUTE)],
+    })
+    // Used, with wrong tries over an hour old; expired without any.
+    await makeCode(forgiven, {
+      expiresAt: later(MINUTE),
+      usedAt: ago(MINUTE),
+      recentFailures: [ago(HOUR + MINUTE)],
+    })
+    await makeCode(clean, { expiresAt: ago(MINUTE) })
+    const sends = (addressHash: string, sentAt: Date[]) =>
+      t.db.insert(codeSends).values({ addressHash, purpose: 'reset_password', sentAt })
+    await sends('recent', [ago(20 * MINUTE), ago(10 * MINUTE)])
+    await sends('old', [ago(20 * MINUTE), ago(16 * MINUTE)])
+
+    const first = await runCleanup(cleanupDeps())
+    expect(first.counts).toEqual({ unverifiedUsers: 0, codes: 2, codeSends: 1, refreshTokens: 0 })
+    expect(await t.db.select({ userId: oneTimeCodes.userId }).from(oneTimeCodes)).toEqual([
+      { userId: locked },
+    ])
+    expect(await t.db.select({ addressHash: codeSends.addressHash }).from(codeSends)).toEqual([
+      { addressHash: 'recent' },
+    ])
+
+    t.clock.advance(30 * MINUTE)
+    const second = await runCleanup(cleanupDeps())
+    expect(second.counts).toEqual({ unverifiedUsers: 0, codes: 1, codeSends: 1, refreshTokens: 0 })
+    expect(await countRows(oneTimeCodes)).toBe(0)
+    expect(await countRows(codeSends)).toBe(0)
   })
 
   it('deletes in bounded batches until a short one, reporting each to onDeleted', async () => {
@@ -212,7 +266,7 @@ describe('runCleanup', () => {
       { signal: abort.signal },
     )
     expect(result.interrupted).toBe(true)
-    expect(result.counts).toEqual({ unverifiedUsers: 2, codes: 0, refreshTokens: 0 })
+    expect(result.counts).toEqual({ unverifiedUsers: 2, codes: 0, codeSends: 0, refreshTokens: 0 })
     expect(await countRows(users)).toBe(5)
     expect(await countRows(refreshTokens)).toBe(1)
   })
@@ -253,7 +307,7 @@ describe('scheduler', () => {
     expect(secondOutcome).toEqual({ status: 'skipped' })
     expect(firstOutcome).toMatchObject({
       status: 'ran',
-      counts: { unverifiedUsers: 5, codes: 0, refreshTokens: 0 },
+      counts: { unverifiedUsers: 5, codes: 0, codeSends: 0, refreshTokens: 0 },
     })
     // The lock is free again once the round is over.
     await makeStaleUsers(1)
@@ -295,8 +349,15 @@ describe('scheduler', () => {
     }
     const rounds = lines.filter((line) => typeof line.durationMs === 'number')
     expect(rounds.filter((line) => line.unverifiedUsers === 1)).toHaveLength(2)
-    expect(rounds[0]).toMatchObject({ codes: 0, refreshTokens: 0, interrupted: false })
-    expect(rounds[0]?.msg).toMatch(/^cleanup: \d+ unverified users, 0 codes, 0 refresh tokens/)
+    expect(rounds[0]).toMatchObject({
+      codes: 0,
+      codeSends: 0,
+      refreshTokens: 0,
+      interrupted: false,
+    })
+    expect(rounds[0]?.msg).toMatch(
+      /^cleanup: \d+ unverified users, 0 codes, 0 code send records, 0 refresh tokens/,
+    )
   })
 
   it('stop() lets the batch in flight finish, then ends the round', async () => {

@@ -114,6 +114,27 @@ describe('domain counters', () => {
     expect(await metricValue(t, 'auth_token_refreshes_total')).toBe(before.refreshes + 1)
   })
 
+  it('counts failed code attempts by purpose', async () => {
+    const failures = (purpose: string) => metricValue(t, 'auth_code_failures_total', { purpose })
+    const before = {
+      verify: await failures('verify_email'),
+      reset: await failures('reset_password'),
+    }
+    const address = email()
+    await post('/auth/signup', { email: address, password: PASSWORD })
+    const code = codeFrom(await t.inbox.waitForMessage(address, 1))
+    const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, '0')
+    expect((await post('/auth/verify', { email: address, code: wrong })).statusCode).toBe(400)
+    expect((await post('/auth/verify', { email: email(), code })).statusCode).toBe(400)
+    const reset = { email: address, code: wrong, new_password: 'ristretto-for-two-88' }
+    expect((await post('/auth/password/reset', reset)).statusCode).toBe(400)
+    expect(await failures('verify_email')).toBe(before.verify + 2)
+    expect(await failures('reset_password')).toBe(before.reset + 1)
+    // The right code is no failure.
+    expect((await post('/auth/verify', { email: address, code })).statusCode).toBe(200)
+    expect(await failures('verify_email')).toBe(before.verify + 2)
+  })
+
   it('counts a refresh-token reuse detection', async () => {
     const address = email()
     await post('/auth/signup', { email: address, password: PASSWORD })

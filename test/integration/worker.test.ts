@@ -154,8 +154,10 @@ describe('npm run worker', () => {
 
       const worker = start('src/worker.ts', baseEnv(target))
       const round = await worker.waitForLine((line) => isRound(line) && line.unverifiedUsers === 1)
-      expect(round).toMatchObject({ codes: 0, refreshTokens: 0, interrupted: false })
-      expect(round?.msg).toMatch(/^cleanup: 1 unverified users, 0 codes, 0 refresh tokens deleted/)
+      expect(round).toMatchObject({ codes: 0, codeSends: 0, refreshTokens: 0, interrupted: false })
+      expect(round?.msg).toMatch(
+        /^cleanup: 1 unverified users, 0 codes, 0 code send records, 0 refresh tokens deleted/,
+      )
 
       worker.child.kill('SIGTERM')
       expect(await worker.exited).toBe(0)
@@ -190,7 +192,7 @@ describe('npm run cli -- cleanup', () => {
         env: baseEnv(target),
       })
       expect(stdout).toMatch(
-        /^cleanup: 1 unverified users, 0 codes, 1 refresh tokens deleted in \d+ ms\n$/,
+        /^cleanup: 1 unverified users, 0 codes, 0 code send records, 1 refresh tokens deleted in \d+ ms\n$/,
       )
       await target.withDb(async (db) => {
         expect(await userIds(db)).toHaveLength(1)

@@ -57,6 +57,8 @@ const hasChromium = requireCapability(
 )
 const sharedEnv: Record<string, string> = hasRedis ? { TEST_REDIS_URL: redisUrl } : {}
 const integration = ['test/integration/**/*.test.ts']
+/** Tests of the PostgreSQL server itself (roles and rights): on the postgres project only. */
+const serverOnly = ['test/integration/database-role.test.ts']
 const exclude = [
   ...configDefaults.exclude,
   ...(hasRedis
@@ -80,6 +82,7 @@ export default defineConfig({
         test: {
           name: 'pglite',
           include: integration,
+          exclude: [...exclude, ...serverOnly],
           globalSetup: ['test/helpers/pglite-template.ts'],
         },
       },

@@ -3,7 +3,7 @@ import type { Clock } from '../../src/core/clock.js'
 import { type Env, loadConfig } from '../../src/core/config.js'
 import { createLogger } from '../../src/core/logger.js'
 import { createMailer } from '../../src/mailer.js'
-import { createTestDatabase } from './database.js'
+import { createTestDatabase, type TestDatabase } from './database.js'
 import { startSmtpServer } from './smtp.js'
 
 export const TEST_SECRET = 'test-secret-key-0123456789abcdef0123456789abcdef'
@@ -27,11 +27,12 @@ export function createTestClock(
 /**
  * The whole app on a fresh, migrated database (PGlite, or its own database on the server
  * when TEST_DATABASE_URL is set), with a real SMTP server receiving its mail.
- * `env` overrides the environment as strings, exactly as an operator would set them.
+ * `env` overrides the environment as strings, exactly as an operator would set them;
+ * `database` replaces the fresh one (closed, or dropped, by `close`).
  */
-export async function createTestApp(env: Env = {}) {
+export async function createTestApp(env: Env = {}, options: { database?: TestDatabase } = {}) {
   const inbox = await startSmtpServer()
-  const testDb = await createTestDatabase()
+  const testDb = options.database ?? (await createTestDatabase())
   const config = loadConfig({
     SECRET_KEY: TEST_SECRET,
     BCRYPT_ROUNDS: '4',

@@ -1,0 +1,99 @@
+import { readFileSync, statSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+
+// docker-compose.yml cannot be run here (no Docker engine): these checks read the file
+// as text, block by block (two-space YAML, as it is written), for what must stay true.
+
+const compose = readFileSync('docker-compose.yml', 'utf8')
+const lines = compose.split('\n')
+const example = readFileSync('.env.example', 'utf8')
+const exampleVariables = new Set(
+  [...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]),
+)
+
+/** The lines nested under `key:` (at `indent` spaces) in `within`. */
+function block(within: string[], key: string, indent: number): string[] {
+  const head = `${' '.repeat(indent)}${key}:`
+  const start = within.findIndex((line) => line === head || line.startsWith(`${head} `))
+  if (start === -1) throw new Error(`docker-compose.yml: no "${key}:" at indent ${indent}`)
+  const end = within.findIndex(
+    (line, index) =>
+      index > start && line.trim() !== '' && !line.startsWith(' '.repeat(indent + 1)),
+  )
+  return within.slice(start + 1, end === -1 ? undefined : end)
+}
+
+const service = (name: string) => block(block(lines, 'services', 0), name, 2)
+/** `KEY: value` of a mapping, the value unquoted. */
+const setting = (within: string[], key: string) => {
+  const line = within.find((l) => l.trimStart().startsWith(`${key}: `))
+  return line?.slice(line.indexOf(':') + 2).replace(/^"(.*)"$/, '$1')
+}
+const listItems = (within: string[]) =>
+  within
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('- '))
+    .map((l) => l.slice(2).replace(/^"(.*)"$/, '$1'))
+const databaseUser = (url: string | undefined) => /^postgres:\/\/([^:@]+)[:@]/.exec(url ?? '')?.[1]
+
+const appEnv = block(block(lines, 'x-app', 0), 'environment', 2)
+const postgresEnv = block(service('postgres'), 'environment', 4)
+
+describe('docker-compose.yml', () => {
+  it('reads only variables that .env.example lists', () => {
+    const used = [...compose.matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1] as string)
+    expect(used.length).toBeGreaterThan(5)
+    expect(used.filter((name) => !exampleVariables.has(name))).toEqual([])
+  })
+
+  it('has no default password or key: each one is required from .env', () => {
+    const secrets = [...compose.matchAll(/\$\{([A-Z0-9_]*(?:PASSWORD|SECRET)[A-Z0-9_]*)([^}]*)\}/g)]
+    expect(new Set(secrets.map((m) => m[1]))).toEqual(
+      new Set(['SECRET_KEY', 'POSTGRES_PASSWORD', 'APP_DB_PASSWORD']),
+    )
+    for (const [reference, , rest] of secrets) {
+      expect(rest, reference).toMatch(/^:\?\S/) // ${VAR:?message}: unset or empty stops compose
+    }
+    // No password written into a connection URL either.
+    for (const [url, password] of compose.matchAll(/postgres:\/\/[^:@\s]+:([^@\s]*)@/g)) {
+      expect(password, url).toMatch(/^\$\{[A-Z_]+:\?/)
+    }
+  })
+
+  it('runs the API and the worker as their own role, the migrations as the superuser', () => {
+    const appRole = setting(postgresEnv, 'APP_DB_USER')
+    const superuser = setting(postgresEnv, 'POSTGRES_USER')
+    expect(appRole).toMatch(/^[a-z_]+$/)
+    expect(appRole).not.toBe(superuser)
+    expect(databaseUser(setting(appEnv, 'DATABASE_URL'))).toBe(appRole)
+    for (const name of ['api', 'worker']) {
+      expect(setting(service(name), 'DATABASE_URL'), name).toBeUndefined()
+    }
+    expect(databaseUser(setting(service('migrate'), 'DATABASE_URL'))).toBe(superuser)
+    // .env is the app's env_file too: the superuser's password is blanked in its environment.
+    expect(setting(appEnv, 'POSTGRES_PASSWORD')).toBe('')
+  })
+
+  it("creates the API's role with an init script the postgres container runs", () => {
+    const mounts = listItems(block(service('postgres'), 'volumes', 4))
+    const script = mounts.find((m) => m.includes(':/docker-entrypoint-initdb.d/'))
+    const [scriptFile = ''] = script?.split(':') ?? []
+    expect(statSync(scriptFile).mode & 0o111).not.toBe(0)
+    const sqlMount = mounts.find((m) => m.startsWith('./docker/postgres/app-role.sql:'))
+    const sqlPath = sqlMount?.split(':')[1] ?? 'missing'
+    expect(readFileSync(scriptFile, 'utf8')).toContain(`--file ${sqlPath}`)
+    expect(readFileSync('docker/postgres/app-role.sql', 'utf8')).toMatch(
+      /nosuperuser nocreatedb nocreaterole/,
+    )
+  })
+
+  it("publishes Mailpit's web UI on 127.0.0.1 only, and pins every image", () => {
+    const mailpitPorts = listItems(block(service('mailpit'), 'ports', 4))
+    expect(mailpitPorts.length).toBeGreaterThan(0)
+    for (const port of mailpitPorts) expect(port).toMatch(/^127\.0\.0\.1:/)
+    const images = [...compose.matchAll(/^\s+image: (\S+)$/gm)].map((m) => m[1] as string)
+    expect(images.length).toBe(4) // the app's, postgres, redis, mailpit
+    for (const image of images) expect(image).toMatch(/^[\w./-]+:(?!latest$)[\w.-]+$/)
+    expect(setting(service('mailpit'), 'image')).toMatch(/^axllent\/mailpit:v\d+\.\d+\.\d+$/)
+  })
+})

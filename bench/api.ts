@@ -15,7 +15,7 @@ function productionNodeFlags(): string {
 
 /**
  * The API as production runs it (`npm run start:prod`: its node flags, dist/server.js), on the bench
- * database, with rate limits, the login throttle and the scheduler off, logging at warn.
+ * database, with rate limits, both login throttles and the scheduler off, logging at warn.
  */
 export function startApi(options: {
   databaseUrl: string

@@ -52,7 +52,7 @@ export async function runCleanupCase(options: {
 }): Promise<CleanupCaseResult> {
   const { api } = options
   const window = api.trackRss()
-  const load = startLoad(options.generator, api.baseUrl, 'cleanup', options.me)
+  const load = startLoad(options.generator, api, 'cleanup', options.me)
   // Settled either way, so a failed cleanup leaves no load running.
   const outcome = await runCleanupProcess(options.databaseUrl).then(
     (value) => ({ value, error: null }),

@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 let ticksPerSecond: number | null = null
 
@@ -28,6 +29,25 @@ export function processCpuTicks(pid: number): number | null {
   } catch {
     return null
   }
+}
+
+/**
+ * Waits until the process has used under 5% of a core for half a second: whatever a run
+ * left queued is done. Logins are not answered first-in first-out (a login sent after 30
+ * others overtook 12 of them), so one more request answered proves nothing about the rest.
+ */
+export async function waitUntilIdle(pid: number, timeoutMs = 180_000): Promise<void> {
+  const windowMs = 500
+  const busyTicks = 0.05 * clockTicksPerSecond() * (windowMs / 1000)
+  const deadline = Date.now() + timeoutMs
+  let before = processCpuTicks(pid)
+  while (before !== null && Date.now() < deadline) {
+    await sleep(windowMs)
+    const now = processCpuTicks(pid)
+    if (now === null || now - before < busyTicks) return
+    before = now
+  }
+  if (before !== null) throw new Error(`process ${pid} still busy after ${timeoutMs / 1000} s`)
 }
 
 /** Busy and total ticks of all cores together, from the first line of /proc/stat. */

@@ -1,4 +1,4 @@
-import { clockTicksPerSecond, cpuWindow } from './cpu.js'
+import { clockTicksPerSecond, cpuWindow, waitUntilIdle } from './cpu.js'
 import type { ChildServer } from './processes.js'
 import { startWrk, type WrkReport, type WrkRequest, writeWrkScript } from './wrk.js'
 
@@ -84,7 +84,7 @@ const scriptFor = (generator: LoadGenerator, name: string, request: LoadRequest)
 /**
  * wrk for `seconds` after a warm-up, with the server's peak RSS and everyone's CPU over the
  * measured part. Requests still queued in the server when wrk stops keep it busy (a login
- * queue drains for seconds), so each run is followed by a wait until the queue is empty.
+ * queue drains for seconds), so each run is followed by a wait until the server is idle.
  */
 export async function measure(options: {
   generator: LoadGenerator
@@ -98,13 +98,13 @@ export async function measure(options: {
   const script = scriptFor(generator, options.name, request)
   await probe(server.baseUrl, request)
   await runWrk(generator, server.baseUrl, script, options.warmupSeconds).done
-  await drain(server.baseUrl, request)
+  await drain(server, request)
   const rss = server.trackRss()
   const cpu = cpuWindow(server.pid, generator.cores)
   const report = await runWrk(generator, server.baseUrl, script, options.seconds).done
   const { serverCores, machineBusyCores } = cpu.stop()
   const peakRssBytes = rss.stop()
-  await drain(server.baseUrl, request)
+  await drain(server, request)
   return {
     ...toLoadResult(report, clockTicksPerSecond()),
     peakRssBytes,
@@ -133,27 +133,27 @@ async function probe(baseUrl: string, request: LoadRequest) {
 }
 
 /**
- * Waits until the server has finished what the last run left queued: one more request
- * queues behind that work (bcrypt jobs run first-in first-out on the libuv pool), so its
- * answer means the queue is empty.
+ * Waits until the server has finished what the last run left queued (a login queue takes
+ * seconds to drain after wrk stops), then checks it still answers.
  */
-async function drain(baseUrl: string, request: LoadRequest) {
-  await probe(baseUrl, request)
+async function drain(server: ChildServer, request: LoadRequest) {
+  await waitUntilIdle(server.pid)
+  await probe(server.baseUrl, request)
 }
 
 /** Load until `stop()` (at most an hour), for a window whose length is set by other work. */
 export function startLoad(
   generator: LoadGenerator,
-  baseUrl: string,
+  server: ChildServer,
   name: string,
   request: LoadRequest,
 ) {
-  const run = runWrk(generator, baseUrl, scriptFor(generator, name, request), 3_600)
+  const run = runWrk(generator, server.baseUrl, scriptFor(generator, name, request), 3_600)
   return {
     async stop(): Promise<LoadResult> {
       run.stop()
       const result = toLoadResult(await run.done, clockTicksPerSecond())
-      await drain(baseUrl, request)
+      await drain(server, request)
       return result
     },
   }

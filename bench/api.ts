@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { loadConfig } from '../src/core/config.js'
+import { keysFor } from '../src/core/keys.js'
 import { type Role, signAccessToken } from '../src/core/security.js'
 import { type ChildServer, startServer } from './processes.js'
 
@@ -36,6 +37,8 @@ export function startApi(options: {
       DATABASE_URL: options.databaseUrl,
       SECRET_KEY: options.secretKey,
       BCRYPT_ROUNDS: '12',
+      // The scenarios send no e-mail; production wants the log transport said out loud.
+      MAIL_TRANSPORT: 'log',
       RATE_LIMIT_MAX: '0',
       LOGIN_MAX_FAILURES: '0',
       LOGIN_ACCOUNT_MAX_FAILURES: '0',
@@ -65,7 +68,7 @@ export async function accessToken(
   const defaults = loadConfig({})
   const { token } = await signAccessToken(
     {
-      secretKey,
+      key: keysFor(secretKey).accessToken,
       issuer: defaults.jwtIssuer,
       audience: defaults.jwtAudience,
       ttlMs: 2 * 3_600_000,

@@ -4,8 +4,9 @@
  * with node:crypto, the one primary-key query through pg as a named (prepared) statement,
  * the same JSON. No validation library, no logging.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHmac, type KeyObject, timingSafeEqual } from 'node:crypto'
 import pg from 'pg'
+import { keysFor } from '../src/core/keys.js'
 
 interface UserRecord {
   id: string
@@ -46,7 +47,7 @@ const decode = (part: string) =>
 /** The token's subject and issued-at when signature, header and registered claims hold. */
 function verify(
   token: string,
-  key: { secret: string; issuer: string; audience: string },
+  key: { secret: KeyObject; issuer: string; audience: string },
 ): { sub: string; iat: number } | null {
   const parts = token.split('.')
   if (parts.length !== 3) return null
@@ -83,7 +84,8 @@ function userOut(user: UserRecord) {
 /** From the environment: DATABASE_URL, SECRET_KEY (JWT_ISSUER, JWT_AUDIENCE). */
 export function createBareUsersMe() {
   const key = {
-    secret: process.env.SECRET_KEY ?? '',
+    // The API's access-token key, derived from SECRET_KEY as the API derives it.
+    secret: keysFor(process.env.SECRET_KEY ?? '').accessToken,
     issuer: process.env.JWT_ISSUER ?? 'coffee-shop-api',
     audience: process.env.JWT_AUDIENCE ?? 'coffee-shop',
   }

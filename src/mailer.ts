@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import nodemailer from 'nodemailer'
+import type { MailTransport } from './core/config.js'
 
 export interface MailMessage {
   to: string
@@ -22,14 +23,19 @@ export interface Mailer {
 
 type Logger = Pick<FastifyBaseLogger, 'info' | 'error'>
 
-/** SMTP when `smtpUrl` is set; otherwise every message, code included, goes to the log. */
+/**
+ * SMTP when `smtpUrl` is set and `transport` (config's MAIL_TRANSPORT) is not `log`;
+ * otherwise every message, code included, goes to the log.
+ */
 export function createMailer(options: {
   smtpUrl: string | null
+  transport?: MailTransport
   mailFrom: string
   logger: Logger
 }): Mailer {
   const { smtpUrl, mailFrom, logger } = options
-  const transport = smtpUrl === null ? null : nodemailer.createTransport(smtpUrl)
+  const transport =
+    smtpUrl === null || options.transport === 'log' ? null : nodemailer.createTransport(smtpUrl)
   const pending = new Set<Promise<void>>()
 
   async function send(message: MailMessage): Promise<void> {

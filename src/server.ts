@@ -11,7 +11,12 @@ import { createServices } from './services/index.js'
 /** loadConfig → database → migrations → app → listen; a graceful close on SIGTERM/SIGINT. */
 async function main() {
   const { config, logger, database, databaseLabel } = await openRuntime()
-  const mailer = createMailer({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, logger })
+  const mailer = createMailer({
+    smtpUrl: config.smtpUrl,
+    transport: config.mailTransport,
+    mailFrom: config.mailFrom,
+    logger,
+  })
   const metrics = createMetrics({ processMetrics: true })
   // One set of services: the first-admin step and the app share it.
   const services = createServices({ config, database, mailer, clock: systemClock, logger, metrics })

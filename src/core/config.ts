@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { isIP, isIPv4 } from 'node:net'
 import { join, resolve } from 'node:path'
 import { isCommonPassword } from './password-policy.js'
+import { createSecretKeyFile, ensurePrivateDirectory, readSecretKeyFile } from './private-files.js'
 
 /** Raised when the environment holds a bad value; each line names one variable. */
 export class ConfigError extends Error {
@@ -13,6 +13,8 @@ export class ConfigError extends Error {
 }
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+/** Where e-mails (and their codes) go: an SMTP server, or the log. */
+export type MailTransport = 'smtp' | 'log'
 /** Fastify's `trustProxy`: off, on, a hop count, or a list of addresses/CIDRs. */
 export type TrustProxy = boolean | number | string[]
 
@@ -36,6 +38,8 @@ export interface Config {
   runScheduler: boolean
   bcryptRounds: number
   smtpUrl: string | null
+  /** `smtp` when SMTP_URL is set, unless MAIL_TRANSPORT says otherwise. */
+  mailTransport: MailTransport
   mailFrom: string
   redisUrl: string | null
   rateLimitMax: number
@@ -70,6 +74,8 @@ const LOG_LEVELS: readonly LogLevel[] = [
   'silent',
 ]
 const MIN_SECRET_BYTES = 32
+/** Below this a leaked hash falls to a GPU too fast; smaller costs are for tests only. */
+const MIN_PRODUCTION_BCRYPT_ROUNDS = 10
 const PLACEHOLDER_PREFIXES = ['changethis', 'change-me', 'changeme', 'replace-me', 'your-secret']
 
 /** Parses `500ms`, `30s`, `15m`, `12h`, `2d` into milliseconds; null when malformed. */
@@ -204,6 +210,43 @@ function parseOrigins(value: string | null): string[] | null {
   return valid ? origins : null
 }
 
+type Reader = ReturnType<typeof createReader>
+
+/**
+ * Without SMTP, e-mails go to the log, codes included: fine on a laptop, an account
+ * takeover waiting in production unless the operator says that is what they want.
+ */
+function readMailTransport(read: Reader, smtpUrl: string | null, isProduction: boolean) {
+  const value = read.optional('MAIL_TRANSPORT')?.toLowerCase()
+  if (value === undefined) {
+    if (smtpUrl !== null) return 'smtp'
+    if (isProduction && !read.problems.some((p) => p.startsWith('SMTP_URL'))) {
+      read.problems.push(
+        'SMTP_URL: is required when NODE_ENV=production (otherwise e-mailed codes are written to the log); set MAIL_TRANSPORT=log if that is what you want',
+      )
+    }
+    return 'log'
+  }
+  if (value !== 'smtp' && value !== 'log')
+    return read.fail('MAIL_TRANSPORT', 'must be smtp or log', 'log')
+  if (value === 'smtp' && smtpUrl === null) {
+    read.problems.push('MAIL_TRANSPORT: smtp needs SMTP_URL (smtp://… or smtps://…)')
+  }
+  return value
+}
+
+function readBcryptRounds(read: Reader, isProduction: boolean): number {
+  const rounds = read.integer('BCRYPT_ROUNDS', 12, 4, 31)
+  if (isProduction && rounds < MIN_PRODUCTION_BCRYPT_ROUNDS) {
+    read.fail(
+      'BCRYPT_ROUNDS',
+      `must be at least ${MIN_PRODUCTION_BCRYPT_ROUNDS} when NODE_ENV=production`,
+      12,
+    )
+  }
+  return rounds
+}
+
 /** Loose check, the same one the API applies to e-mail addresses. */
 const EMAIL_SHAPE = /^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;"]+$/
 
@@ -260,6 +303,7 @@ export function loadConfig(env: Env): Readonly<Config> {
   }
 
   const loginMaxFailures = read.integer('LOGIN_MAX_FAILURES', 10, 0, 1_000_000)
+  const smtpUrl = read.url('SMTP_URL', ['smtp:', 'smtps:'])
   const config: Config = {
     nodeEnv,
     isProduction,
@@ -277,8 +321,9 @@ export function loadConfig(env: Env): Readonly<Config> {
     unverifiedUserTtlMs: read.duration('UNVERIFIED_USER_TTL', '2d', 1_000),
     cleanupIntervalMs: read.duration('CLEANUP_INTERVAL', '15m', 1_000),
     runScheduler: read.boolean('RUN_SCHEDULER', true),
-    bcryptRounds: read.integer('BCRYPT_ROUNDS', 12, 4, 31),
-    smtpUrl: read.url('SMTP_URL', ['smtp:', 'smtps:']),
+    bcryptRounds: readBcryptRounds(read, isProduction),
+    smtpUrl,
+    mailTransport: readMailTransport(read, smtpUrl, isProduction),
     mailFrom: read.string('MAIL_FROM', 'Coffee Shop <no-reply@coffee-shop.local>'),
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:']),
     rateLimitMax: read.integer('RATE_LIMIT_MAX', 100, 0, 1_000_000_000),
@@ -301,22 +346,18 @@ export function loadConfig(env: Env): Readonly<Config> {
 }
 
 /**
- * Outside production a missing SECRET_KEY is generated once and kept in the data folder,
- * so a newcomer needs no set-up and tokens survive a restart.
+ * Outside production a missing SECRET_KEY is generated once and kept in the data folder
+ * (private to the user running the API), so a newcomer needs no set-up and tokens survive
+ * a restart. A key file others could read, or not holding a key, stops the start.
  */
 export function resolveSecretKey(config: Readonly<Config>): Readonly<Config> {
   if (config.secretKey !== null) return config
   const file = join(config.dataDir, 'secret_key')
-  if (!existsSync(file)) {
-    mkdirSync(config.dataDir, { recursive: true })
-    // 'wx' fails if a concurrent start wrote it first; that key is then read below.
-    try {
-      writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' })
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    }
-  }
-  return Object.freeze({ ...config, secretKey: readFileSync(file, 'utf8').trim() })
+  ensurePrivateDirectory(config.dataDir)
+  if (!existsSync(file)) createSecretKeyFile(file)
+  const read = readSecretKeyFile(file)
+  if ('problem' in read) throw new ConfigError([read.problem])
+  return Object.freeze({ ...config, secretKey: read.key })
 }
 
 /** The process environment, after reading `.env` when present (it never overrides). */

@@ -1,4 +1,11 @@
-import { type LevelWithSilent, type Logger, levels, pino, stdSerializers } from 'pino'
+import {
+  type DestinationStream,
+  type LevelWithSilent,
+  type Logger,
+  levels,
+  pino,
+  stdSerializers,
+} from 'pino'
 import type { Config } from './config.js'
 
 const LEVEL_RANK: Record<string, number> = {
@@ -33,12 +40,56 @@ function scrubParams(value: Record<string, unknown>): Record<string, unknown> {
   return copy
 }
 
-/** JSON logs; human-readable ones only in development on a terminal. */
-export function createLogger(config: Pick<Config, 'logLevel' | 'isProduction'>): Logger {
-  const pretty = !config.isProduction && process.stdout.isTTY === true
-  return pino({
+/** A query parameter name worth keeping: short and plain (a bare `?<token>` is not). */
+const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_.[\]-]{0,31}$/
+
+/**
+ * The URL as the log shows it: the path, and each query parameter's name with its value
+ * redacted. Values carry tokens (`?access_token=…`) and personal data (`q=` searches).
+ */
+export function redactUrl(url: string): string {
+  const mark = url.indexOf('?')
+  if (mark === -1) return url
+  const names = url
+    .slice(mark + 1)
+    .split('&')
+    .filter((pair) => pair !== '')
+    .map((pair) => {
+      const name = pair.split('=', 1)[0] as string
+      return PLAIN_NAME.test(name) ? `${name}=[redacted]` : '[redacted]'
+    })
+  return `${url.slice(0, mark)}?${names.join('&')}`
+}
+
+/** Fastify's request serialiser (method, url, host, client address), with the query redacted. */
+function serializeRequest(request: {
+  method: string
+  url: string
+  host?: string
+  ip?: string
+  socket?: { remotePort?: number }
+}) {
+  return {
+    method: request.method,
+    url: redactUrl(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  }
+}
+
+/**
+ * JSON logs; human-readable ones only in development on a terminal. `destination` is for
+ * tests that read what production would write.
+ */
+export function createLogger(
+  config: Pick<Config, 'logLevel' | 'isProduction'>,
+  destination?: DestinationStream,
+): Logger {
+  const pretty = !config.isProduction && process.stdout.isTTY === true && !destination
+  const options = {
     level: config.logLevel,
-    serializers: { err: serializeError },
+    serializers: { err: serializeError, req: serializeRequest },
     redact: {
       paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'],
       censor: '[redacted]',
@@ -51,5 +102,6 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'isProduction'>):
           },
         }
       : {}),
-  })
+  }
+  return destination ? pino(options, destination) : pino(options)
 }

@@ -1,7 +1,6 @@
 import {
   createHash,
   createHmac,
-  createSecretKey,
   type KeyObject,
   randomBytes,
   randomInt,
@@ -25,6 +24,15 @@ export const hashPassword = (password: string, rounds: number) =>
 export const verifyPassword = (password: string, hash: string) =>
   bcrypt.compare(prehash(password), hash)
 
+/** True when `hash` was made with fewer bcrypt rounds than `rounds` (or cannot be read). */
+export function hashNeedsUpgrade(hash: string, rounds: number): boolean {
+  try {
+    return bcrypt.getRounds(hash) < rounds
+  } catch {
+    return false
+  }
+}
+
 /** Same-length constant-time comparison of two strings (hex digests, mostly). */
 export function safeEqual(a: string, b: string): boolean {
   const left = Buffer.from(a)
@@ -36,11 +44,11 @@ export function safeEqual(a: string, b: string): boolean {
 export const generateCode = () => randomInt(0, 1_000_000).toString().padStart(6, '0')
 
 /**
- * Codes are stored only as an HMAC keyed with the secret; the scope (purpose and user id)
- * makes a code useless for any other user or purpose.
+ * Codes are stored only as an HMAC under the code key (core/keys.ts); the scope (purpose
+ * and user id) makes a code useless for any other user or purpose.
  */
-export const hashCode = (secret: string, scope: string, code: string) =>
-  createHmac('sha256', secret).update(`${scope}:${code}`).digest('hex')
+export const hashCode = (key: KeyObject, scope: string, code: string) =>
+  createHmac('sha256', key).update(`${scope}:${code}`).digest('hex')
 
 /** An opaque 256-bit refresh token; only its SHA-256 is stored. */
 export const generateRefreshToken = () => randomBytes(32).toString('base64url')
@@ -48,7 +56,8 @@ export const generateRefreshToken = () => randomBytes(32).toString('base64url')
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex')
 
 export interface AccessTokenOptions {
-  secretKey: string
+  /** The access-token key derived from SECRET_KEY (core/keys.ts), never the secret itself. */
+  key: KeyObject
   issuer: string
   audience: string
   ttlMs: number
@@ -63,17 +72,6 @@ export interface AccessClaims {
 }
 
 const ACCESS_TOKEN_TYPE = 'at+jwt'
-
-/** The signing key per secret, imported once: createHmac then skips copying it per call. */
-const hmacKeyCache = new Map<string, KeyObject>()
-const hmacKeyOf = (secret: string) => {
-  let key = hmacKeyCache.get(secret)
-  if (!key) {
-    key = createSecretKey(secret, 'utf8')
-    hmacKeyCache.set(secret, key)
-  }
-  return key
-}
 
 const base64urlJson = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 const ACCESS_TOKEN_HEADER = base64urlJson({ alg: 'HS256', typ: ACCESS_TOKEN_TYPE })
@@ -99,9 +97,7 @@ export async function signAccessToken(
     aud: options.audience,
   })
   const input = `${ACCESS_TOKEN_HEADER}.${payload}`
-  const signature = createHmac('sha256', hmacKeyOf(options.secretKey))
-    .update(input)
-    .digest('base64url')
+  const signature = createHmac('sha256', options.key).update(input).digest('base64url')
   return { token: `${input}.${signature}`, expiresInSeconds }
 }
 
@@ -139,7 +135,7 @@ export async function verifyAccessToken(
   const [header, payload, signature] = parts as [string, string, string]
   if (![header, payload, signature].every((part) => BASE64URL_SEGMENT.test(part))) return null
   // Compared as canonical base64url text: no second encoding of the same bytes is accepted.
-  const expected = createHmac('sha256', hmacKeyOf(options.secretKey))
+  const expected = createHmac('sha256', options.key)
     .update(`${header}.${payload}`)
     .digest('base64url')
   if (!safeEqual(signature, expected)) return null

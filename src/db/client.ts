@@ -1,9 +1,11 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { isMainThread } from 'node:worker_threads'
 import { sql } from 'drizzle-orm'
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import pg from 'pg'
+import { ensurePrivateDirectory, restrictTree } from '../core/private-files.js'
 import * as schema from './schema.js'
 
 export type Schema = typeof schema
@@ -58,6 +60,7 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
 }
 
 async function openPglite(path: string | null, template?: Blob): Promise<Database> {
+  if (path !== null) makeDataFolderPrivate(path)
   const releaseLock = path === null ? () => {} : lockDataDirectory(path)
   try {
     // Loaded only when used: on a PostgreSQL server the embedded engine would cost RAM.
@@ -68,6 +71,8 @@ async function openPglite(path: string | null, template?: Blob): Promise<Databas
     const client =
       path !== null ? new PGlite(path) : new PGlite(template ? { loadDataDir: template } : {})
     await client.waitReady
+    // PGlite unpacks its files 0666 and rewrites a few at each start: tighten after opening.
+    if (path !== null) restrictTree(path)
     const db = drizzlePglite(client, { schema })
     return {
       db,
@@ -86,11 +91,22 @@ async function openPglite(path: string | null, template?: Blob): Promise<Databas
 }
 
 /**
+ * The embedded database holds e-mails and password hashes: the data folder and the
+ * database folder are the owner's alone (an existing folder is tightened too), and so is
+ * anything the process creates from now on.
+ */
+function makeDataFolderPrivate(path: string) {
+  // Worker threads cannot change the umask; the folder modes alone still keep others out.
+  if (isMainThread) process.umask(0o077)
+  ensurePrivateDirectory(dirname(path))
+  ensurePrivateDirectory(path)
+}
+
+/**
  * PGlite is a single-process database: two processes opening one directory corrupt it.
  * A pid file makes the second one stop with a clear message instead.
  */
 function lockDataDirectory(path: string): () => void {
-  mkdirSync(path, { recursive: true })
   const lockFile = join(path, '..', `${path.split('/').pop()}.pid`)
   if (existsSync(lockFile)) {
     const holder = Number(readFileSync(lockFile, 'utf8'))
@@ -101,7 +117,7 @@ function lockDataDirectory(path: string): () => void {
       )
     }
   }
-  writeFileSync(lockFile, String(process.pid))
+  writeFileSync(lockFile, String(process.pid), { mode: 0o600 })
   return () => rmSync(lockFile, { force: true })
 }
 

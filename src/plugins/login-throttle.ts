@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import { tooManyRequests } from '../core/errors.js'
+import { emailPseudonym, keysFor } from '../core/keys.js'
 import type { LoginThrottle, PasswordAttempt } from '../core/login-throttle.js'
 import type { CounterStore } from './rate-limit-store.js'
 
@@ -12,10 +13,12 @@ export const LOGIN_FAILURE_WINDOW_MS = 15 * 60_000
 
 export type LoginThrottleConfig = Pick<
   Config,
-  'loginMaxFailures' | 'loginAccountMaxFailures' | 'loginAccountWindowMs'
+  'loginMaxFailures' | 'loginAccountMaxFailures' | 'loginAccountWindowMs' | 'secretKey'
 >
 
 interface Limit {
+  /** Whose failures it counts: this client's on the account, or everyone's. */
+  scope: 'client' | 'account'
   key: string
   max: number
   windowMs: number
@@ -70,17 +73,21 @@ export function createLoginThrottles(
   clock: Clock,
   config: LoginThrottleConfig,
 ) {
+  // Lock-outs name the account as failed logins do (services/auth.ts): by its pseudonym.
+  const keys = keysFor(config.secretKey)
   const limitsFor = (client: string, email: string): Limit[] => {
     const limits: Limit[] = []
     if (config.loginMaxFailures > 0) {
       const key = `login:${hashed(`${clientBlock(client)}\n${email}`)}`
       const max = config.loginMaxFailures
-      limits.push({ key, max, windowMs: LOGIN_FAILURE_WINDOW_MS, onMatch: 'reset' })
+      const windowMs = LOGIN_FAILURE_WINDOW_MS
+      limits.push({ scope: 'client', key, max, windowMs, onMatch: 'reset' })
     }
     if (config.loginAccountMaxFailures > 0) {
       const key = `login-account:${hashed(email)}`
       const max = config.loginAccountMaxFailures
-      limits.push({ key, max, windowMs: config.loginAccountWindowMs, onMatch: 'release' })
+      const windowMs = config.loginAccountWindowMs
+      limits.push({ scope: 'account', key, max, windowMs, onMatch: 'release' })
     }
     return limits
   }
@@ -106,6 +113,15 @@ export function createLoginThrottles(
           const state = await tryStore(() => store.hit(limit.key, limit.windowMs))
           if (state && state.count > limit.max) {
             await Promise.all(counted.map(release))
+            log.warn(
+              {
+                event: 'login_throttled',
+                limit: limit.scope,
+                emailHash: emailPseudonym(keys, email),
+                clientAddress: client,
+              },
+              'login throttled',
+            )
             throw tooManyRequests((state.resetAtMs - clock.now().getTime()) / 1_000)
           }
           counted.push(limit)

@@ -102,6 +102,19 @@ export function createUsersRepository(db: Db) {
     },
 
     /**
+     * Swaps a password hash for a stronger one of the same password (not a password change:
+     * nothing else moves). Only while `currentHash` is still stored; false otherwise.
+     */
+    async replacePasswordHash(id: string, currentHash: string, newHash: string): Promise<boolean> {
+      const rows = await db
+        .update(users)
+        .set({ passwordHash: newHash })
+        .where(and(eq(users.id, id), eq(users.passwordHash, currentHash)))
+        .returning({ id: users.id })
+      return rows.length > 0
+    },
+
+    /**
      * Marks the address verified (plus any other `changes`); `verified_at` keeps the first
      * verification, which is what shields the account from the unverified-user cleanup.
      */

@@ -1,6 +1,6 @@
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { LoginThrottleFor } from '../plugins/rate-limit.js'
 import {
   AcceptedSchema,
@@ -19,7 +19,7 @@ import {
 } from '../schemas/auth.js'
 import { errorResponses } from '../schemas/common.js'
 import { toUserOut, UserOutSchema } from '../schemas/users.js'
-import type { TokenPair as IssuedPair } from '../services/auth.js'
+import type { TokenPair as IssuedPair, RequestContext } from '../services/auth.js'
 import type { Services } from '../services/index.js'
 
 export interface AuthRoutesOptions {
@@ -29,6 +29,12 @@ export interface AuthRoutesOptions {
 }
 
 const ACCEPTED = { detail: 'If the account exists, an e-mail is on its way' }
+
+/** What security events log of a request: its logger (with the request id) and the client. */
+const contextOf = (request: FastifyRequest): RequestContext => ({
+  log: request.log,
+  clientAddress: request.ip,
+})
 
 /** Token responses must not be cached by browsers or proxies (RFC 6749 §5.1). */
 function sendTokens(reply: FastifyReply, pair: IssuedPair): TokenPair {
@@ -132,7 +138,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       async (request, reply) => {
         const body = request.body as LoginJsonBody | LoginFormBody
         const email = 'username' in body ? body.username : body.email
-        return sendTokens(reply, await auth.login(email, body.password, loginThrottleFor(request)))
+        const pair = await auth.login(
+          email,
+          body.password,
+          loginThrottleFor(request),
+          contextOf(request),
+        )
+        return sendTokens(reply, pair)
       },
     )
   })
@@ -151,7 +163,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         response: { 200: TokenPairSchema, ...errorResponses(401, 422, 429) },
       },
     },
-    async (request, reply) => sendTokens(reply, await auth.refresh(request.body.refresh_token)),
+    async (request, reply) =>
+      sendTokens(reply, await auth.refresh(request.body.refresh_token, contextOf(request))),
   )
 
   app.post(
@@ -168,7 +181,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       },
     },
     async (request, reply) => {
-      await auth.logout(request.body.refresh_token)
+      await auth.logout(request.body.refresh_token, contextOf(request))
       return reply.code(204).send(null)
     },
   )

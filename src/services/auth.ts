@@ -2,9 +2,16 @@ import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import { AppError, unauthorized } from '../core/errors.js'
 import { newId } from '../core/ids.js'
+import { type DerivedKeys, emailPseudonym } from '../core/keys.js'
 import type { LoginThrottle } from '../core/login-throttle.js'
 import { assertStrongPassword } from '../core/password-policy.js'
-import { generateRefreshToken, hashPassword, hashToken, verifyPassword } from '../core/security.js'
+import {
+  generateRefreshToken,
+  hashNeedsUpgrade,
+  hashPassword,
+  hashToken,
+  verifyPassword,
+} from '../core/security.js'
 import type { Db } from '../db/client.js'
 import { isUniqueViolation } from '../db/errors.js'
 import type { RefreshTokenRow, UserRow } from '../db/schema.js'
@@ -18,6 +25,15 @@ export interface AuthLogger {
   warn(details: Record<string, unknown>, message: string): void
 }
 
+/**
+ * Who is asking, for security events: the request's logger (it carries the request id)
+ * and the client address. Without it (CLI, tests) events go to the service's logger.
+ */
+export interface RequestContext {
+  log: AuthLogger
+  clientAddress: string
+}
+
 export interface AuthServiceDeps {
   config: Readonly<Config>
   db: Db
@@ -29,6 +45,8 @@ export interface AuthServiceDeps {
   /** The shared users repository (its prepared statements are made once). */
   users: UsersRepository
   logger: AuthLogger
+  /** Derived from SECRET_KEY once, at start (core/keys.ts). */
+  keys: Pick<DerivedKeys, 'logPseudonym'>
   /** Called on each refresh-token reuse detection (the /metrics counter). */
   onReuseDetected?: () => void
 }
@@ -52,7 +70,7 @@ const invalidToken = () => unauthorized('invalid_token', 'Invalid or expired ref
 const invalidCredentials = () => unauthorized('invalid_credentials', 'Incorrect email or password')
 
 export function createAuthService(deps: AuthServiceDeps) {
-  const { config, db, mailer, clock, tokens, users, logger, codes } = deps
+  const { config, db, mailer, clock, tokens, users, logger, codes, keys } = deps
   const refreshTokens = createRefreshTokensRepository(db)
   const ttlMinutes = Math.max(1, Math.round(config.codeTtlMs / 60_000))
 
@@ -61,6 +79,35 @@ export function createAuthService(deps: AuthServiceDeps) {
   const dummyPasswordHash = () => {
     dummyHash ??= hashPassword('not-a-real-password', config.bcryptRounds)
     return dummyHash
+  }
+
+  /** A security event, at `warn`: never an e-mail address, token or password. */
+  function securityEvent(
+    context: RequestContext | undefined,
+    event: string,
+    details: Record<string, unknown>,
+    message: string,
+  ) {
+    const log = context?.log ?? logger
+    log.warn({ event, ...details, clientAddress: context?.clientAddress }, message)
+  }
+
+  /**
+   * A hash made at a lower cost than BCRYPT_ROUNDS is replaced while the password is at
+   * hand. Only if it is still the stored one: a password changed meanwhile wins. A failure
+   * keeps the old hash and the login goes on.
+   */
+  async function upgradePasswordHash(user: UserRow, password: string, context?: RequestContext) {
+    if (!hashNeedsUpgrade(user.passwordHash, config.bcryptRounds)) return
+    try {
+      const upgraded = await hashPassword(password, config.bcryptRounds)
+      await users.replacePasswordHash(user.id, user.passwordHash, upgraded)
+    } catch (error) {
+      ;(context?.log ?? logger).warn(
+        { err: error, userId: user.id },
+        'password hash upgrade failed',
+      )
+    }
   }
 
   /** A new refresh token in `familyId` (a new login when omitted) and an access token. */
@@ -82,12 +129,20 @@ export function createAuthService(deps: AuthServiceDeps) {
    * racing tab: refused, nothing revoked. After it, someone replays a stolen token: the whole
    * login is revoked.
    */
-  async function rejectUnspendable(row: RefreshTokenRow | undefined): Promise<never> {
+  async function rejectUnspendable(
+    row: RefreshTokenRow | undefined,
+    context?: RequestContext,
+  ): Promise<never> {
     const now = clock.now()
     if (row?.spentAt && row.revokedAt === null && row.expiresAt > now) {
       if (now.getTime() - row.spentAt.getTime() > config.refreshReuseGraceMs) {
         await refreshTokens.revokeFamily(row.familyId, now)
-        logger.warn({ userId: row.userId, familyId: row.familyId }, 'refresh token reuse detected')
+        securityEvent(
+          context,
+          'refresh_token_reuse',
+          { userId: row.userId, familyId: row.familyId },
+          'refresh token reuse detected',
+        )
         deps.onReuseDetected?.()
       }
     }
@@ -161,7 +216,12 @@ export function createAuthService(deps: AuthServiceDeps) {
      * that neither timing nor the 403s below tell a caller without it whether it exists.
      * The throttle counts the attempt whether or not the account exists, for the same reason.
      */
-    async login(emailInput: string, password: string, throttle: LoginThrottle): Promise<TokenPair> {
+    async login(
+      emailInput: string,
+      password: string,
+      throttle: LoginThrottle,
+      context?: RequestContext,
+    ): Promise<TokenPair> {
       const email = normaliseEmail(emailInput)
       const attempt = await throttle.begin(email)
       const user = await users.findByEmail(email)
@@ -169,15 +229,21 @@ export function createAuthService(deps: AuthServiceDeps) {
         password,
         user?.passwordHash ?? (await dummyPasswordHash()),
       )
-      if (!user || !matches) throw invalidCredentials()
+      if (!user || !matches) {
+        // The pseudonym joins these with the login throttle's lock-outs, which know no user.
+        const subject = { userId: user?.id, emailHash: emailPseudonym(keys, email) }
+        securityEvent(context, 'login_failed', subject, 'login failed')
+        throw invalidCredentials()
+      }
       await attempt.matched()
+      await upgradePasswordHash(user, password, context)
       if (!user.isActive) throw new AppError(403, 'inactive_user', 'Inactive user')
       if (!user.isVerified) throw new AppError(403, 'email_not_verified', 'Email not verified')
       return issuePair(db, user)
     },
 
     /** Spends the token and returns a new pair in the same login family. */
-    async refresh(refreshToken: string): Promise<TokenPair> {
+    async refresh(refreshToken: string, context?: RequestContext): Promise<TokenPair> {
       const tokenHash = hashToken(refreshToken)
       const pair = await db.transaction(async (tx) => {
         // The owner's row is locked before the token is spent: a password change, reset or
@@ -190,16 +256,18 @@ export function createAuthService(deps: AuthServiceDeps) {
         return issuePair(tx, user, spent.familyId)
       })
       if (pair === undefined) throw invalidToken()
-      if (pair === null) return rejectUnspendable(await refreshTokens.findByHash(tokenHash))
+      if (pair === null) {
+        return rejectUnspendable(await refreshTokens.findByHash(tokenHash), context)
+      }
       return pair
     },
 
     /** Ends the login the token belongs to: every token of its family is revoked. */
-    async logout(refreshToken: string): Promise<void> {
+    async logout(refreshToken: string, context?: RequestContext): Promise<void> {
       const row = await refreshTokens.findByHash(hashToken(refreshToken))
       const now = clock.now()
       if (!row || row.spentAt || row.revokedAt || row.expiresAt <= now) {
-        return rejectUnspendable(row)
+        return rejectUnspendable(row, context)
       }
       await refreshTokens.revokeFamily(row.familyId, now)
     },

@@ -1,6 +1,7 @@
 import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import { AppError } from '../core/errors.js'
+import type { DerivedKeys } from '../core/keys.js'
 import { generateCode, hashCode, safeEqual } from '../core/security.js'
 import type { Db } from '../db/client.js'
 import type { CodePurpose } from '../db/schema.js'
@@ -26,7 +27,9 @@ export interface CodeRequest {
 }
 
 export interface CodesServiceDeps {
-  config: Pick<Config, 'secretKey' | 'codeTtlMs'>
+  config: Pick<Config, 'codeTtlMs'>
+  /** Derived from SECRET_KEY once, at start (core/keys.ts). */
+  keys: Pick<DerivedKeys, 'codeHmac'>
   db: Db
   clock: Clock
   /** Called for each code refused (the /metrics counter of failed attempts). */
@@ -40,15 +43,14 @@ export type { CodeClaim }
  * per-code and per-account try limits, and using up. The caller sends the e-mail.
  */
 export function createCodesService(deps: CodesServiceDeps) {
-  const { config, db, clock } = deps
-  const secret = config.secretKey ?? ''
+  const { config, db, clock, keys } = deps
   const codes = createOneTimeCodesRepository(db)
 
   const codeHashFor = (purpose: CodePurpose, userId: string, code: string) =>
-    hashCode(secret, `${purpose}:${userId}`, code)
+    hashCode(keys.codeHmac, `${purpose}:${userId}`, code)
   // Keyed, so the table of sends holds no address that could be read back.
   const addressHashFor = (purpose: CodePurpose, address: string) =>
-    hashCode(secret, `send:${purpose}`, address)
+    hashCode(keys.codeHmac, `send:${purpose}`, address)
 
   async function issue(database: Db, request: CodeRequest, always: boolean) {
     const { purpose, userId, address } = request

@@ -1,5 +1,6 @@
 import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
+import { keysFor } from '../core/keys.js'
 import type { Database } from '../db/client.js'
 import type { Mailer } from '../mailer.js'
 import type { Metrics } from '../metrics.js'
@@ -25,15 +26,19 @@ const silentLogger: AuthLogger = { warn() {} }
 /** The one place where repositories and services are wired; the app, worker and CLI share it. */
 export function createServices({ config, database, mailer, clock, logger, metrics }: ServiceDeps) {
   const users = createUsersRepository(database.db)
-  const tokens = createTokensService({ config, clock, users })
+  // Derived once here, at start: HKDF is not for every request.
+  const keys = keysFor(config.secretKey)
+  const tokens = createTokensService({ config, clock, users, keys })
   const codes = createCodesService({
     config,
+    keys,
     db: database.db,
     clock,
     onRejected: (purpose) => metrics?.codeFailures.inc({ purpose }),
   })
   const auth = createAuthService({
     config,
+    keys,
     db: database.db,
     mailer,
     clock,

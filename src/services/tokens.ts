@@ -1,6 +1,7 @@
 import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import { unauthorized } from '../core/errors.js'
+import type { DerivedKeys } from '../core/keys.js'
 import { type AccessTokenOptions, signAccessToken, verifyAccessToken } from '../core/security.js'
 import type { UserRow } from '../db/schema.js'
 import type { UsersRepository } from '../repositories/users.js'
@@ -14,15 +15,15 @@ export function createTokensService(deps: {
   config: Readonly<Config>
   clock: Clock
   users: UsersRepository
+  keys: Pick<DerivedKeys, 'accessToken'>
 }) {
   const { config, clock, users } = deps
   const options: AccessTokenOptions = {
-    secretKey: config.secretKey ?? '',
+    key: deps.keys.accessToken,
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
     ttlMs: config.accessTokenTtlMs,
   }
-  if (options.secretKey.length === 0) throw new Error('config.secretKey is not set')
 
   return {
     /**

@@ -1,3 +1,4 @@
+import type { DestinationStream } from 'pino'
 import { buildApp } from '../../src/app.js'
 import type { Clock } from '../../src/core/clock.js'
 import { type Env, loadConfig } from '../../src/core/config.js'
@@ -28,9 +29,13 @@ export function createTestClock(
  * The whole app on a fresh, migrated database (PGlite, or its own database on the server
  * when TEST_DATABASE_URL is set), with a real SMTP server receiving its mail.
  * `env` overrides the environment as strings, exactly as an operator would set them;
- * `database` replaces the fresh one (closed, or dropped, by `close`).
+ * `database` replaces the fresh one (closed, or dropped, by `close`); `logDestination`
+ * receives the log lines (set LOG_LEVEL in `env` to see any).
  */
-export async function createTestApp(env: Env = {}, options: { database?: TestDatabase } = {}) {
+export async function createTestApp(
+  env: Env = {},
+  options: { database?: TestDatabase; logDestination?: DestinationStream } = {},
+) {
   const inbox = await startSmtpServer()
   const testDb = options.database ?? (await createTestDatabase())
   const config = loadConfig({
@@ -45,8 +50,13 @@ export async function createTestApp(env: Env = {}, options: { database?: TestDat
     ...env,
   })
   const clock = createTestClock()
-  const logger = createLogger(config)
-  const mailer = createMailer({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, logger })
+  const logger = createLogger(config, options.logDestination)
+  const mailer = createMailer({
+    smtpUrl: config.smtpUrl,
+    transport: config.mailTransport,
+    mailFrom: config.mailFrom,
+    logger,
+  })
   const app = await buildApp({ config, database: testDb.database, mailer, clock, logger })
   await app.ready()
   return {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { newId } from '../../src/core/ids.js'
+import { keysFor } from '../../src/core/keys.js'
 import { hashPassword } from '../../src/core/security.js'
 import type { Db } from '../../src/db/client.js'
 import type { NewUserRow, UserRow } from '../../src/db/schema.js'
@@ -48,6 +49,7 @@ export async function authHeaders(t: TestApp, user: UserRow): Promise<{ authoriz
     config: t.config,
     clock: t.clock,
     users: createUsersRepository(t.db),
+    keys: keysFor(t.config.secretKey),
   })
   const { token } = await tokens.issueAccessToken(user)
   return { authorization: `Bearer ${token}` }

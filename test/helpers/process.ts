@@ -50,6 +50,8 @@ export function spawnLogged(command: string, args: string[], env: Record<string,
   return {
     child,
     records,
+    /** Every line, JSON or not (a config error is a plain line on stderr). */
+    output,
     exited,
     /** Resolves with the first log record matching `test`; rejects on exit or after `timeoutMs`. */
     waitForLog(test: (record: LogRecord) => boolean, timeoutMs = 90_000): Promise<LogRecord> {

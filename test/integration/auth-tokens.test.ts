@@ -1,6 +1,11 @@
 import { createHmac } from 'node:crypto'
+import { eq } from 'drizzle-orm'
+import { SignJWT } from 'jose'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { keysFor } from '../../src/core/keys.js'
+import { hashCode } from '../../src/core/security.js'
+import { oneTimeCodes } from '../../src/db/schema.js'
 import { createMailer } from '../../src/mailer.js'
 import { createUsersRepository } from '../../src/repositories/users.js'
 import { createServices } from '../../src/services/index.js'
@@ -10,7 +15,9 @@ import {
   login,
   postJson,
   refresh,
+  signup,
   type Tokens,
+  uniqueEmail,
   verifiedUser,
 } from '../helpers/auth-flow.js'
 
@@ -45,11 +52,14 @@ function expectRefused(response: Awaited<ReturnType<typeof refresh>>) {
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
+/** The access-token key the API derives from SECRET_KEY. */
+const accessTokenKey = keysFor(TEST_SECRET).accessToken.export()
+
 /** A JWT built by hand, so every header field and claim type is under the test's control. */
 function forge(
   header: Record<string, unknown>,
   claims: Record<string, unknown>,
-  secret = TEST_SECRET,
+  secret: Buffer | string = accessTokenKey,
 ) {
   const input = `${b64(header)}.${b64(claims)}`
   const algorithm = header.alg === 'HS512' ? 'sha512' : 'sha256'
@@ -95,7 +105,8 @@ describe('access tokens', () => {
     ['HS512', () => forge({ alg: 'HS512', typ: 'at+jwt' }, claims())],
     ['no typ', () => forge({ alg: 'HS256' }, claims())],
     ['typ JWT', () => forge({ alg: 'HS256', typ: 'JWT' }, claims())],
-    ['another key', () => forge(header, claims(), `${TEST_SECRET}x`)],
+    ['another key', () => forge(header, claims(), Buffer.from(`${TEST_SECRET}x`))],
+    ['the raw SECRET_KEY', () => forge(header, claims(), TEST_SECRET)],
     ['a wrong audience', () => forge(header, { ...claims(), aud: 'someone-else' })],
     ['a wrong issuer', () => forge(header, { ...claims(), iss: 'someone-else' })],
     ['exp as a string', () => forge(header, { ...claims(), exp: String(claims().exp) })],
@@ -106,6 +117,20 @@ describe('access tokens', () => {
     ['an unknown subject', () => forge(header, { ...claims(), sub: '01JD8X4ZQK3V7M2N5P6R8S9T0W' })],
   ])('rejects a token with %s: 401', async (_label, make) => {
     await expectRejected(make())
+  })
+
+  it('takes a token signed with the derived key, and refuses one signed with SECRET_KEY itself (jose)', async () => {
+    const signWith = (key: Uint8Array) =>
+      new SignJWT({ role: 'user', jti: '01JD8X4ZQK3V7M2N5P6R8S9T0W' })
+        .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
+        .setSubject(userId)
+        .setIssuedAt(Math.floor(t.clock.now().getTime() / 1000))
+        .setExpirationTime(Math.floor(t.clock.now().getTime() / 1000) + 600)
+        .setIssuer(t.config.jwtIssuer)
+        .setAudience(t.config.jwtAudience)
+        .sign(key)
+    expect((await me(await signWith(accessTokenKey))).statusCode).toBe(200)
+    await expectRejected(await signWith(new TextEncoder().encode(TEST_SECRET)))
   })
 
   it('rejects a token whose payload was altered after signing', async () => {
@@ -256,5 +281,21 @@ describe('POST /auth/logout', () => {
   it('refuses an unknown token: 401 invalid_token', async () => {
     const response = await postJson(t, '/auth/logout', { refresh_token: 'never-issued' })
     expectRefused(response)
+  })
+})
+
+describe('keys derived from SECRET_KEY', () => {
+  it('stores codes under the code key, which is neither the JWT key nor the secret', async () => {
+    const { id, code } = await signup(t, uniqueEmail())
+    const [row] = await t.db
+      .select({ codeHash: oneTimeCodes.codeHash })
+      .from(oneTimeCodes)
+      .where(eq(oneTimeCodes.userId, id))
+    const scope = `verify_email:${id}`
+    const hmac = (key: Buffer | string) =>
+      createHmac('sha256', key).update(`${scope}:${code}`).digest('hex')
+    expect(row?.codeHash).toBe(hashCode(keysFor(TEST_SECRET).codeHmac, scope, code))
+    expect(row?.codeHash).not.toBe(hmac(accessTokenKey))
+    expect(row?.codeHash).not.toBe(hmac(TEST_SECRET))
   })
 })

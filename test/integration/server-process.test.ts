@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -114,6 +114,10 @@ describe('the server entry point', () => {
 
     expect(await stopServer()).toBe(0)
     await expect(fetch(`${base}/health/live`)).rejects.toThrow()
+    // The data folder (generated key, and the embedded database when there is one) is private.
+    const modeOf = (path: string) => statSync(path).mode & 0o777
+    expect(modeOf(env.DATA_DIR as string)).toBe(0o700)
+    expect(modeOf(`${env.DATA_DIR}/secret_key`)).toBe(0o600)
 
     await startServer()
     const again = await call('GET', '/users/me', undefined, tokens.access_token)

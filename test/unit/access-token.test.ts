@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto'
+import { createHmac, createSecretKey } from 'node:crypto'
 import { jwtVerify } from 'jose'
 import { describe, expect, it } from 'vitest'
 import {
@@ -11,8 +11,9 @@ import {
  * Access tokens are signed and checked with node:crypto instead of jose (for speed, see
  * docs/benchmark.md); these cases hold both to jose's verdict with the same options.
  */
+const keyBytes = Buffer.from('unit-test-secret-0123456789abcdef0123456789')
 const options: AccessTokenOptions = {
-  secretKey: 'unit-test-secret-0123456789abcdef0123456789',
+  key: createSecretKey(keyBytes),
   issuer: 'coffee-shop-api',
   audience: 'coffee-shop',
   ttlMs: 900_000,
@@ -31,7 +32,7 @@ const claims = {
 const header = { alg: 'HS256', typ: 'at+jwt' }
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
-const sign = (input: string, secret = options.secretKey) =>
+const sign = (input: string, secret: Buffer | string = keyBytes) =>
   createHmac('sha256', secret).update(input).digest('base64url')
 const forge = (head: unknown, payload: unknown) => {
   const input = `${b64(head)}.${b64(payload)}`
@@ -40,7 +41,7 @@ const forge = (head: unknown, payload: unknown) => {
 
 async function joseAccepts(token: string): Promise<boolean> {
   try {
-    const { payload } = await jwtVerify(token, new TextEncoder().encode(options.secretKey), {
+    const { payload } = await jwtVerify(token, keyBytes, {
       algorithms: ['HS256'],
       typ: 'at+jwt',
       issuer: options.issuer,
@@ -107,7 +108,7 @@ describe('verifyAccessToken agrees with jose', () => {
   it('accepts what signAccessToken issues, and returns its claims', async () => {
     const { token } = await signAccessToken(options, { id: claims.sub, role: 'admin' }, nowSeconds)
     expect(await joseAccepts(token)).toBe(true)
-    const key = new TextEncoder().encode(options.secretKey)
+    const key = keyBytes
     const { protectedHeader } = await jwtVerify(token, key, { currentDate: now })
     expect(protectedHeader).toEqual({ alg: 'HS256', typ: 'at+jwt' })
     expect(await verifyAccessToken(options, token, now)).toEqual({

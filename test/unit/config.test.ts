@@ -1,8 +1,17 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs'
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig, parseDuration, resolveSecretKey } from '../../src/core/config.js'
+import { readSecretKeyFile } from '../../src/core/private-files.js'
 
 const problemsOf = (env: Record<string, string>) => {
   try {
@@ -104,7 +113,7 @@ describe('loadConfig', () => {
   })
 
   it('refuses TRUST_PROXY=true in production, saying what to set instead', () => {
-    const production = { NODE_ENV: 'production', SECRET_KEY: 'p'.repeat(32) }
+    const production = { NODE_ENV: 'production', SECRET_KEY: 'p'.repeat(32), SMTP_URL: 'smtp://mx' }
     const problems = problemsOf({ ...production, TRUST_PROXY: 'true' })
     expect(problems).toHaveLength(1)
     expect(problems[0]).toMatch(/^TRUST_PROXY: /)
@@ -154,12 +163,13 @@ describe('loadConfig', () => {
   })
 
   it('requires a strong SECRET_KEY in production', () => {
-    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+    expect(problemsOf({ NODE_ENV: 'production', MAIL_TRANSPORT: 'log' })).toEqual([
       'SECRET_KEY: is required when NODE_ENV=production (at least 32 bytes)',
     ])
-    expect(loadConfig({ NODE_ENV: 'production', SECRET_KEY: 'p'.repeat(32) }).isProduction).toBe(
-      true,
-    )
+    expect(
+      loadConfig({ NODE_ENV: 'production', SECRET_KEY: 'p'.repeat(32), SMTP_URL: 'smtp://mx' })
+        .isProduction,
+    ).toBe(true)
   })
 
   it('wants both first-admin variables or neither', () => {
@@ -170,7 +180,134 @@ describe('loadConfig', () => {
   })
 })
 
+describe('mail transport', () => {
+  const production = { NODE_ENV: 'production', SECRET_KEY: 'p'.repeat(32) }
+
+  it('refuses production without SMTP_URL: codes would be written to the log', () => {
+    expect(problemsOf(production)).toEqual([
+      'SMTP_URL: is required when NODE_ENV=production (otherwise e-mailed codes are written to the log); set MAIL_TRANSPORT=log if that is what you want',
+    ])
+  })
+
+  it('lets the operator choose the log in production, out loud', () => {
+    expect(loadConfig({ ...production, MAIL_TRANSPORT: 'log' }).mailTransport).toBe('log')
+    expect(loadConfig({ ...production, SMTP_URL: 'smtp://mx:25' }).mailTransport).toBe('smtp')
+  })
+
+  it('is smtp when SMTP_URL is set, the log otherwise, and MAIL_TRANSPORT=log wins', () => {
+    expect(loadConfig({}).mailTransport).toBe('log')
+    expect(loadConfig({ SMTP_URL: 'smtp://mx:25' }).mailTransport).toBe('smtp')
+    expect(loadConfig({ SMTP_URL: 'smtp://mx:25', MAIL_TRANSPORT: 'LOG' }).mailTransport).toBe(
+      'log',
+    )
+  })
+
+  it.each([
+    [{ MAIL_TRANSPORT: 'smtp' }, 'MAIL_TRANSPORT: smtp needs SMTP_URL'],
+    [{ MAIL_TRANSPORT: 'pigeon' }, 'MAIL_TRANSPORT: must be smtp or log'],
+    [{ ...production, SMTP_URL: 'http://mx' }, 'SMTP_URL: must be a URL'],
+  ])('refuses %j with one line naming the variable', (env, message) => {
+    const problems = problemsOf(env)
+    expect(problems).toHaveLength(1)
+    expect(problems[0]).toContain(message)
+  })
+})
+
+describe('BCRYPT_ROUNDS', () => {
+  const production = { NODE_ENV: 'production', SECRET_KEY: 'p'.repeat(32), SMTP_URL: 'smtp://mx' }
+
+  it('is at least 10 in production', () => {
+    expect(problemsOf({ ...production, BCRYPT_ROUNDS: '9' })).toEqual([
+      'BCRYPT_ROUNDS: must be at least 10 when NODE_ENV=production (got "9")',
+    ])
+    expect(loadConfig({ ...production, BCRYPT_ROUNDS: '10' }).bcryptRounds).toBe(10)
+  })
+
+  it('may be as low as 4 elsewhere (tests)', () => {
+    expect(loadConfig({ BCRYPT_ROUNDS: '4' }).bcryptRounds).toBe(4)
+  })
+})
+
 describe('resolveSecretKey', () => {
+  const freshDataDir = () => join(mkdtempSync(join(tmpdir(), 'coffee-secret-')), 'data')
+  /** The one problem a refused key file gives, as the process would print it. */
+  const refusal = (dataDir: string) => {
+    try {
+      resolveSecretKey(loadConfig({ DATA_DIR: dataDir }))
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems
+      throw error
+    }
+    throw new Error('expected a ConfigError')
+  }
+  const withKeyFile = (content: string, mode = 0o600) => {
+    const dataDir = freshDataDir()
+    mkdirSync(dataDir, { mode: 0o700 })
+    writeFileSync(join(dataDir, 'secret_key'), content)
+    chmodSync(join(dataDir, 'secret_key'), mode)
+    return dataDir
+  }
+
+  it('creates the data folder private, the key file 0600', () => {
+    const dataDir = freshDataDir()
+    resolveSecretKey(loadConfig({ DATA_DIR: dataDir }))
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700)
+    expect(statSync(join(dataDir, 'secret_key')).mode & 0o777).toBe(0o600)
+  })
+
+  it('tightens an existing data folder that others could enter', () => {
+    const dataDir = freshDataDir()
+    mkdirSync(dataDir)
+    chmodSync(dataDir, 0o755)
+    resolveSecretKey(loadConfig({ DATA_DIR: dataDir }))
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700)
+  })
+
+  it('refuses a key file readable by others, naming the file and the fix', () => {
+    const dataDir = withKeyFile('a'.repeat(64), 0o644)
+    const file = join(dataDir, 'secret_key')
+    expect(refusal(dataDir)).toEqual([
+      `${file}: has mode 0644 (group or others have access); run chmod 600 ${file}, or delete it to have a new key generated (tokens and codes issued with the old one stop working)`,
+    ])
+  })
+
+  it.each([
+    ['too short', 'a'.repeat(63)],
+    ['too long', 'a'.repeat(65)],
+    ['not hex', 'z'.repeat(64)],
+    ['empty', ''],
+  ])('refuses a key file whose key is %s', (_label, content) => {
+    const dataDir = withKeyFile(content)
+    const problems = refusal(dataDir)
+    expect(problems).toHaveLength(1)
+    expect(problems[0]).toBe(
+      `${join(dataDir, 'secret_key')}: does not hold a key of 64 hex digits; delete it to have a new key generated (tokens and codes issued with the old one stop working)`,
+    )
+  })
+
+  it('refuses a key file that is a symbolic link', () => {
+    const dataDir = withKeyFile('a'.repeat(64))
+    symlinkSync(join(dataDir, 'secret_key'), join(dataDir, 'link'))
+    expect(readSecretKeyFile(join(dataDir, 'link'))).toEqual({
+      problem: expect.stringContaining('link: is a symbolic link'),
+    })
+  })
+
+  it("refuses a key file of another user (the uid it expects is the process's own)", () => {
+    const dataDir = withKeyFile('a'.repeat(64))
+    const file = join(dataDir, 'secret_key')
+    const owner = statSync(file).uid
+    expect(readSecretKeyFile(file, owner)).toEqual({ key: 'a'.repeat(64) })
+    expect(readSecretKeyFile(file, owner + 1)).toEqual({
+      problem: expect.stringContaining(`${file}: is owned by uid ${owner}, not by the user`),
+    })
+  })
+
+  it('accepts a key file with a trailing newline (an editor added it)', () => {
+    const dataDir = withKeyFile(`${'b'.repeat(64)}\n`)
+    expect(resolveSecretKey(loadConfig({ DATA_DIR: dataDir })).secretKey).toBe('b'.repeat(64))
+  })
+
   it('generates a key once in the data folder and reuses it', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'coffee-secret-'))
     const first = resolveSecretKey(loadConfig({ DATA_DIR: dataDir }))

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto'
+import { createHmac, createSecretKey } from 'node:crypto'
 import { Ajv } from 'ajv'
 import { describe, expect, it } from 'vitest'
 import { AppError } from '../../src/core/errors.js'
@@ -64,14 +64,16 @@ describe('one-time codes', () => {
   })
 
   it('are stored as an HMAC bound to the secret and the scope', () => {
-    const hash = hashCode('secret-a', 'verify_email:01J', '123456')
+    const keyA = createSecretKey(Buffer.from('secret-a'))
+    const hash = hashCode(keyA, 'verify_email:01J', '123456')
     expect(hash).toBe(
       createHmac('sha256', 'secret-a').update('verify_email:01J:123456').digest('hex'),
     )
     expect(hash).not.toContain('123456')
-    expect(hashCode('secret-b', 'verify_email:01J', '123456')).not.toBe(hash)
-    expect(hashCode('secret-a', 'reset_password:01J', '123456')).not.toBe(hash)
-    expect(hashCode('secret-a', 'verify_email:01K', '123456')).not.toBe(hash)
+    const keyB = createSecretKey(Buffer.from('secret-b'))
+    expect(hashCode(keyB, 'verify_email:01J', '123456')).not.toBe(hash)
+    expect(hashCode(keyA, 'reset_password:01J', '123456')).not.toBe(hash)
+    expect(hashCode(keyA, 'verify_email:01K', '123456')).not.toBe(hash)
   })
 
   it('compare in constant time, and unequal lengths are simply unequal', () => {
@@ -93,8 +95,9 @@ describe('refresh tokens', () => {
 })
 
 describe('access tokens', () => {
+  const keyBytes = Buffer.from('unit-test-secret-0123456789abcdef0123456789')
   const options: AccessTokenOptions = {
-    secretKey: 'unit-test-secret-0123456789abcdef0123456789',
+    key: createSecretKey(keyBytes),
     issuer: 'coffee-shop-api',
     audience: 'coffee-shop',
     ttlMs: 900_000,
@@ -104,7 +107,7 @@ describe('access tokens', () => {
   const nowSeconds = Math.floor(now.getTime() / 1000)
 
   const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
-  const forge = (header: object, claims: object, secret = options.secretKey) => {
+  const forge = (header: object, claims: object, secret: Buffer | string = keyBytes) => {
     const input = `${b64(header)}.${b64(claims)}`
     return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`
   }

@@ -2,13 +2,17 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { systemClock } from './core/clock.js'
 import { type Config, exitOnConfigError, loadRuntimeConfig } from './core/config.js'
-import { AppError } from './core/errors.js'
+import {
+  checkEmail,
+  checkPassword,
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+} from './core/credentials.js'
 import { createDatabase, type Database } from './db/client.js'
 import { runMigrations } from './db/migrate.js'
 import { createMailer } from './mailer.js'
 import { createScheduler } from './scheduler.js'
 import { createServices } from './services/index.js'
-import { checkAdminCredentials } from './services/users.js'
 
 /** What a command gets: the validated config and a migrated database, closed afterwards. */
 interface CommandContext {
@@ -35,12 +39,6 @@ const createAdminOptions = {
   password: { type: 'string' },
 } as const
 
-/** `--email: Not a valid e-mail address` for a 422 AppError; null for anything else. */
-function describeInvalid(error: unknown): string | null {
-  if (!(error instanceof AppError) || typeof error.detail === 'string') return null
-  return error.detail.map((issue) => `--${issue.loc.join('.')}: ${issue.msg}`).join('\n')
-}
-
 /** The `create-admin` options, or an error message; checked before any database opens. */
 function parseCreateAdmin(args: string[]): { email: string; password: string } | string {
   try {
@@ -48,10 +46,13 @@ function parseCreateAdmin(args: string[]): { email: string; password: string } |
     if (values.email === undefined || values.password === undefined) {
       return 'create-admin needs --email and --password'
     }
-    checkAdminCredentials(values.email, values.password)
+    const emailProblem = checkEmail(values.email)
+    if (emailProblem) return `--email: ${emailProblem.msg}`
+    const passwordProblem = checkPassword(values.password)
+    if (passwordProblem) return `--password: ${passwordProblem.msg}`
     return { email: values.email, password: values.password }
   } catch (error) {
-    return describeInvalid(error) ?? (error instanceof Error ? error.message : String(error))
+    return error instanceof Error ? error.message : String(error)
   }
 }
 
@@ -63,8 +64,8 @@ const commands: Record<string, Command> = {
     help:
       'Creates a verified, active admin with this e-mail and password. If a user with this\n' +
       'e-mail exists, they are promoted to admin, verified, reactivated and given this\n' +
-      'password; their existing sessions are logged out. The password must be 8 to 128\n' +
-      'characters and not a common password.',
+      'password; their existing sessions are logged out. The password must be ' +
+      `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH}\ncharacters and not a common password.`,
     check(args) {
       const parsed = parseCreateAdmin(args)
       return typeof parsed === 'string' ? parsed : null

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { isIP, isIPv4 } from 'node:net'
 import { join, resolve } from 'node:path'
-import { isCommonPassword } from './password-policy.js'
+import { checkEmail, checkPassword, normaliseEmail } from './credentials.js'
 import { createSecretKeyFile, ensurePrivateDirectory, readSecretKeyFile } from './private-files.js'
 
 /** Raised when the environment holds a bad value; each line names one variable. */
@@ -247,8 +247,25 @@ function readBcryptRounds(read: Reader, isProduction: boolean): number {
   return rounds
 }
 
-/** Loose check, the same one the API applies to e-mail addresses. */
-const EMAIL_SHAPE = /^[^\s@<>,;"]+@[^\s@<>,;"]+\.[^\s@<>,;"]+$/
+/**
+ * FIRST_ADMIN_*: both or neither, and by the rules the API applies to every account, so a
+ * value that passes here is never refused by the service later, mid-start.
+ */
+function checkFirstAdmin(read: Reader, env: Env) {
+  const email = read.optional('FIRST_ADMIN_EMAIL')
+  // Passwords are compared exactly as given: no trimming here.
+  const password = env.FIRST_ADMIN_PASSWORD || null
+  const emailProblem = email === null ? null : checkEmail(email)
+  if (emailProblem) read.fail('FIRST_ADMIN_EMAIL', emailProblem.msg, null)
+  if ((email === null) !== (password === null)) {
+    read.problems.push('FIRST_ADMIN_EMAIL, FIRST_ADMIN_PASSWORD: set both or neither')
+  } else if (password !== null) {
+    const passwordProblem = checkPassword(password)
+    // Pushed rather than read.fail(): the line must not echo the password.
+    if (passwordProblem) read.problems.push(`FIRST_ADMIN_PASSWORD: ${passwordProblem.msg}`)
+  }
+  return { email: email === null ? null : normaliseEmail(email), password }
+}
 
 /**
  * Parses and validates the environment once. Pure: the caller passes the variables
@@ -288,20 +305,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     )
   }
 
-  const firstAdminEmail = read.optional('FIRST_ADMIN_EMAIL')?.toLowerCase() ?? null
-  // Passwords are compared exactly as given: no trimming here.
-  const firstAdminPassword = env.FIRST_ADMIN_PASSWORD || null
-  if (firstAdminEmail !== null && !EMAIL_SHAPE.test(firstAdminEmail)) {
-    read.fail('FIRST_ADMIN_EMAIL', 'must be an e-mail address', null)
-  }
-  if ((firstAdminEmail === null) !== (firstAdminPassword === null)) {
-    read.problems.push('FIRST_ADMIN_EMAIL, FIRST_ADMIN_PASSWORD: set both or neither')
-  } else if (firstAdminPassword !== null && [...firstAdminPassword].length < 8) {
-    read.problems.push('FIRST_ADMIN_PASSWORD: must be at least 8 characters')
-  } else if (firstAdminPassword !== null && isCommonPassword(firstAdminPassword)) {
-    read.problems.push('FIRST_ADMIN_PASSWORD: is a common password; choose a less guessable one')
-  }
-
+  const firstAdmin = checkFirstAdmin(read, env)
   const loginMaxFailures = read.integer('LOGIN_MAX_FAILURES', 10, 0, 1_000_000)
   const smtpUrl = read.url('SMTP_URL', ['smtp:', 'smtps:'])
   const config: Config = {
@@ -333,8 +337,8 @@ export function loadConfig(env: Env): Readonly<Config> {
     loginMaxFailures,
     loginAccountMaxFailures: checkLoginAccountLimit(read, loginMaxFailures),
     loginAccountWindowMs: read.duration('LOGIN_ACCOUNT_WINDOW', '1h', 1_000),
-    firstAdminEmail,
-    firstAdminPassword,
+    firstAdminEmail: firstAdmin.email,
+    firstAdminPassword: firstAdmin.password,
     corsOrigins: corsOrigins ?? [],
     logLevel,
     sentryDsn: read.url('SENTRY_DSN', ['http:', 'https:']),

@@ -23,10 +23,10 @@ export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify([cursor.createdAt, cursor.id]), 'utf8').toString('base64url')
 }
 
-/** The cursor inside `token`, or a `422` at `['query', 'cursor']`: never a 500 from SQL. */
+/** The cursor inside `token`, or a `422` naming the `cursor` input: never a 500 from SQL. */
 export function decodeCursor(token: string): Cursor {
   const cursor = parse(token)
-  if (!cursor) throw invalidField(['query', 'cursor'], 'Invalid cursor', 'value_error')
+  if (!cursor) throw invalidField('cursor', 'Invalid cursor', 'value_error')
   return cursor
 }
 

@@ -28,13 +28,24 @@ export interface ValidationIssue {
   type: string
 }
 
-/** The one error type: services throw it, the handler in app.ts renders `{detail, code}`. */
+/**
+ * The input a service refused, named in the domain's terms (`newPassword`, not
+ * `new_password`); the HTTP error handler turns it into a `loc`.
+ */
+export interface InvalidInput {
+  field: string
+  type: string
+}
+
+/** The one error type: services throw it, plugins/error-handler.ts renders `{detail, code}`. */
 export class AppError extends Error {
   constructor(
     readonly status: number,
     readonly code: ErrorCode,
     readonly detail: string | ValidationIssue[],
     readonly headers: Record<string, string> = {},
+    /** Set by `invalidField`: `detail` is then the message about that one input. */
+    readonly invalidInput?: InvalidInput,
   ) {
     super(typeof detail === 'string' ? detail : (detail[0]?.msg ?? code))
     this.name = 'AppError'
@@ -54,10 +65,13 @@ export const tooManyRequests = (retryAfterSeconds: number) =>
     'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))),
   })
 
-/** A 422 for one field, shaped like the validator's own errors. */
+/**
+ * A 422 for one input of a use case, named by its domain field (`newPassword`); the HTTP
+ * layer renders it like the validator's own errors (`loc: ["body", "new_password"]`).
+ */
 export const invalidField = (
-  loc: (string | number)[],
+  field: string,
   msg: string,
   type: string,
   code: ErrorCode = 'validation_error',
-) => new AppError(422, code, [{ loc, msg, type }])
+) => new AppError(422, code, msg, {}, { field, type })

@@ -138,6 +138,35 @@ export function toAppError(error: unknown): AppError | null {
   return null
 }
 
+const snakeCase = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)
+
+/** The request parts whose schema can name an input, as FastAPI names them in `loc`. */
+const INPUT_PARTS = [
+  ['querystring', 'query'],
+  ['params', 'path'],
+] as const
+
+/**
+ * Where a service's `field` came from in this request: the route's query or path schema
+ * when it declares that name, the body otherwise (`newPassword` → `["body", "new_password"]`).
+ */
+function locationOf(request: FastifyRequest, field: string): (string | number)[] {
+  const name = snakeCase(field)
+  const schema = request.routeOptions.schema as
+    | Record<string, { properties?: Record<string, unknown> } | undefined>
+    | undefined
+  const part = INPUT_PARTS.find(([key]) => schema?.[key]?.properties?.[name] !== undefined)
+  return [part?.[1] ?? 'body', name]
+}
+
+/** The response's `detail`: a service's refused input becomes a validator-shaped item. */
+function detailOf(error: AppError, request: FastifyRequest): string | ValidationIssue[] {
+  const input = error.invalidInput
+  if (input === undefined) return error.detail
+  const msg = typeof error.detail === 'string' ? error.detail : ''
+  return [{ loc: locationOf(request, input.field), msg, type: input.type }]
+}
+
 /** The one place where errors become responses: `{detail, code}`, never a stack trace. */
 export function registerErrorHandlers(
   app: FastifyInstance,
@@ -150,7 +179,7 @@ export function registerErrorHandlers(
       return reply
         .code(appError.status)
         .headers(appError.headers)
-        .send({ detail: appError.detail, code: appError.code })
+        .send({ detail: detailOf(appError, request), code: appError.code })
     }
     request.log.error({ err: error }, 'unexpected error')
     options.onUnexpected?.(error, request)

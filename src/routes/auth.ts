@@ -222,7 +222,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     },
     async (request, reply) => {
       const { email, code, new_password } = request.body
-      await auth.resetPassword(email, code, new_password)
+      await auth.resetPassword({ email, code, newPassword: new_password })
       return reply.code(204).send(null)
     },
   )

@@ -5,6 +5,7 @@ import type { LoginThrottleFor } from '../plugins/rate-limit.js'
 import { errorResponses } from '../schemas/common.js'
 import {
   ListUsersQuerySchema,
+  type PatchUserBody,
   PatchUserBodySchema,
   toUserOut,
   UserIdParamsSchema,
@@ -12,6 +13,7 @@ import {
   UserOutSchema,
 } from '../schemas/users.js'
 import type { Services } from '../services/index.js'
+import type { UserPatch } from '../services/users.js'
 
 export interface UsersRoutesOptions {
   services: Services
@@ -20,6 +22,19 @@ export interface UsersRoutesOptions {
 }
 
 const security = [{ OAuth2PasswordBearer: [] }]
+
+/** The body in the domain's terms; absent fields stay absent. */
+function toUserPatch(body: PatchUserBody): UserPatch {
+  const { full_name, current_password, is_verified, is_active, ...same } = body
+  return {
+    ...same,
+    fullName: full_name,
+    currentPassword: current_password,
+    isVerified: is_verified,
+    isActive: is_active,
+  }
+}
+
 const NoContentSchema = Type.Null({ description: 'Deleted' })
 
 export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (
@@ -69,7 +84,8 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
       },
     },
     async (request) => {
-      const page = await users.listUsers(request.query)
+      const { is_verified, is_active, ...query } = request.query
+      const page = await users.listUsers({ ...query, isVerified: is_verified, isActive: is_active })
       return { items: page.items.map(toUserOut), next_cursor: page.nextCursor }
     },
   )
@@ -118,10 +134,9 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
       },
     },
     async (request) => {
+      const patch = toUserPatch(request.body)
       const throttle = loginThrottleFor(request)
-      return toUserOut(
-        await users.updateUser(request.user, request.params.id, request.body, throttle),
-      )
+      return toUserOut(await users.updateUser(request.user, request.params.id, patch, throttle))
     },
   )
 

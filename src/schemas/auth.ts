@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { PASSWORD_MAX_LENGTH } from '../core/credentials.js'
 import { EmailSchema, FullNameSchema, PasswordSchema } from './common.js'
 
 const CodeSchema = Type.String({
@@ -42,7 +43,7 @@ export const EmailBodySchema = Type.Object(
 export type EmailBody = Static<typeof EmailBodySchema>
 
 export const LoginJsonBodySchema = Type.Object(
-  { email: EmailSchema, password: Type.String({ minLength: 1, maxLength: 128 }) },
+  { email: EmailSchema, password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }) },
   {
     additionalProperties: false,
     examples: [{ email: 'ana@example.com', password: 'correct horse battery staple' }],
@@ -54,7 +55,7 @@ export type LoginJsonBody = Static<typeof LoginJsonBodySchema>
 export const LoginFormBodySchema = Type.Object(
   {
     username: { ...EmailSchema, description: 'The e-mail address' },
-    password: Type.String({ minLength: 1, maxLength: 128 }),
+    password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }),
     grant_type: Type.Optional(Type.Literal('password')),
     scope: Type.Optional(Type.String({ maxLength: 1024, description: 'Accepted and ignored' })),
     client_id: Type.Optional(Type.String({ maxLength: 256, description: 'Accepted and ignored' })),

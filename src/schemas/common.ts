@@ -1,4 +1,10 @@
 import { type Static, Type } from 'typebox'
+import {
+  EMAIL_ADDRESS_PATTERN,
+  EMAIL_MAX_LENGTH,
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+} from '../core/credentials.js'
 import { ULID_PATTERN } from '../core/ids.js'
 
 export const UlidSchema = Type.String({
@@ -8,23 +14,22 @@ export const UlidSchema = Type.String({
 })
 
 /**
- * One address, no display name, no list, no CR/LF. Surrounding blanks are allowed here
- * because the service trims (and lower-cases) before use.
+ * core/credentials' address. Surrounding blanks are allowed here because the service trims
+ * (and lower-cases) before use; bounded like the rest of the pattern.
  */
-const EMAIL_PATTERN =
-  "^[ \\t]*[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+[ \\t]*$"
+const EMAIL_PATTERN = `^[ \\t]{0,${EMAIL_MAX_LENGTH}}${EMAIL_ADDRESS_PATTERN}[ \\t]{0,${EMAIL_MAX_LENGTH}}$`
 
 export const EmailSchema = Type.String({
   pattern: EMAIL_PATTERN,
-  maxLength: 254,
+  maxLength: EMAIL_MAX_LENGTH,
   description: 'E-mail address; stored trimmed and lower-cased',
   examples: ['ana@example.com'],
 })
 
 export const PasswordSchema = Type.String({
-  minLength: 8,
-  maxLength: 128,
-  description: '8 to 128 characters of any script, compared exactly; common passwords are refused',
+  minLength: PASSWORD_MIN_LENGTH,
+  maxLength: PASSWORD_MAX_LENGTH,
+  description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters of any script, compared exactly; common passwords are refused`,
   examples: ['correct horse battery staple'],
 })
 

@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH } from '../core/credentials.js'
 import { MAX_CURSOR_LENGTH } from '../core/cursor.js'
 import type { UserRow } from '../db/schema.js'
 import { EmailSchema, FullNameSchema, PasswordSchema, RoleSchema, UlidSchema } from './common.js'
@@ -58,7 +59,7 @@ export const PatchUserBodySchema = Type.Object(
     current_password: Type.Optional(
       Type.String({
         minLength: 1,
-        maxLength: 128,
+        maxLength: PASSWORD_MAX_LENGTH,
         description:
           'Required with `password` when users change their own password; checked whenever sent',
       }),
@@ -104,7 +105,7 @@ export const ListUsersQuerySchema = Type.Object(
     q: Type.Optional(
       Type.String({
         minLength: 1,
-        maxLength: 254,
+        maxLength: EMAIL_MAX_LENGTH,
         description: 'Case-insensitive prefix of the e-mail address or the full name',
         examples: ['ana'],
       }),

@@ -1,10 +1,10 @@
 import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
+import { assertValidEmail, assertValidPassword, normaliseEmail } from '../core/credentials.js'
 import { AppError, unauthorized } from '../core/errors.js'
 import { newId } from '../core/ids.js'
 import { type DerivedKeys, emailPseudonym } from '../core/keys.js'
 import type { LoginThrottle } from '../core/login-throttle.js'
-import { assertStrongPassword } from '../core/password-policy.js'
 import {
   generateRefreshToken,
   hashNeedsUpgrade,
@@ -63,8 +63,11 @@ export interface SignupInput {
   fullName?: string | null
 }
 
-/** Trimmed and lower-cased: how addresses are stored and compared. */
-export const normaliseEmail = (email: string) => email.trim().toLowerCase()
+export interface ResetPasswordInput {
+  email: string
+  code: string
+  newPassword: string
+}
 
 const invalidToken = () => unauthorized('invalid_token', 'Invalid or expired refresh token')
 const invalidCredentials = () => unauthorized('invalid_credentials', 'Incorrect email or password')
@@ -152,7 +155,8 @@ export function createAuthService(deps: AuthServiceDeps) {
   return {
     /** Creates an unverified account and e-mails its verification code. */
     async signup(input: SignupInput): Promise<UserRow> {
-      assertStrongPassword(input.password, ['body', 'password'])
+      assertValidEmail('email', input.email)
+      assertValidPassword('password', input.password)
       const passwordHash = await hashPassword(input.password, config.bcryptRounds)
       const email = normaliseEmail(input.email)
       let created: { user: UserRow; code: string }
@@ -292,13 +296,13 @@ export function createAuthService(deps: AuthServiceDeps) {
      * Sets a new password, logs every device out (refresh tokens revoked, older access
      * tokens rejected) and verifies the address, which the code has just proved.
      */
-    async resetPassword(emailInput: string, code: string, newPassword: string): Promise<void> {
+    async resetPassword(input: ResetPasswordInput): Promise<void> {
       // Before the code is tried, so a refused password does not cost the user a try.
-      assertStrongPassword(newPassword, ['body', 'new_password'])
-      const user = await users.findByEmail(normaliseEmail(emailInput))
+      assertValidPassword('newPassword', input.newPassword)
+      const user = await users.findByEmail(normaliseEmail(input.email))
       if (!user) throw codes.rejection('reset_password')
-      const claim = await codes.check('reset_password', user.id, code)
-      const passwordHash = await hashPassword(newPassword, config.bcryptRounds)
+      const claim = await codes.check('reset_password', user.id, input.code)
+      const passwordHash = await hashPassword(input.newPassword, config.bcryptRounds)
       const done = await db.transaction(async (tx) => {
         const now = clock.now()
         if (!(await codes.markUsed(tx, 'reset_password', user.id, claim))) return false

@@ -1,42 +1,40 @@
-import { Value } from 'typebox/value'
 import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
+import { assertValidEmail, assertValidPassword, normaliseEmail } from '../core/credentials.js'
 import { decodeCursor, encodeCursor } from '../core/cursor.js'
 import { AppError, forbidden, invalidField, notFound } from '../core/errors.js'
 import { newId } from '../core/ids.js'
 import type { LoginThrottle } from '../core/login-throttle.js'
-import { assertStrongPassword } from '../core/password-policy.js'
 import { hashPassword, verifyPassword } from '../core/security.js'
 import type { Db } from '../db/client.js'
 import { isUniqueViolation } from '../db/errors.js'
 import type { NewUserRow, UserRow } from '../db/schema.js'
 import { createRefreshTokensRepository } from '../repositories/refresh-tokens.js'
 import { createUsersRepository, type UsersRepository } from '../repositories/users.js'
-import { EmailSchema } from '../schemas/common.js'
 
-/** What a `PATCH /users/{id}` body may carry (already schema-checked). */
+/** The changes to a user; absent fields stay as they are. */
 export interface UserPatch {
-  full_name?: string | null
+  fullName?: string | null
   password?: string
-  current_password?: string
+  currentPassword?: string
   email?: string
   role?: 'user' | 'admin'
-  is_verified?: boolean
-  is_active?: boolean
+  isVerified?: boolean
+  isActive?: boolean
 }
 
 export interface ListUsersInput {
-  /** The schema fills in the default; 20 is repeated here for other callers. */
+  /** 20 when omitted. */
   limit?: number
   cursor?: string
   role?: 'user' | 'admin'
-  is_verified?: boolean
-  is_active?: boolean
+  isVerified?: boolean
+  isActive?: boolean
   q?: string
 }
 
 const DEFAULT_PAGE_SIZE = 20
-const ADMIN_ONLY_FIELDS = ['email', 'role', 'is_verified', 'is_active'] as const
+const ADMIN_ONLY_FIELDS = ['email', 'role', 'isVerified', 'isActive'] as const
 
 const userNotFound = () => notFound('User not found')
 const lastAdmin = () =>
@@ -46,7 +44,6 @@ const lastAdmin = () =>
     'The last active verified admin cannot be demoted, deactivated, unverified or deleted',
   )
 const emailTaken = () => new AppError(409, 'email_taken', 'Email already registered')
-const normaliseEmail = (email: string) => email.trim().toLowerCase()
 
 /** An admin who can log in: only these count for the last-admin rule. */
 const isActiveVerifiedAdmin = (user: UserRow) =>
@@ -55,14 +52,14 @@ const isActiveVerifiedAdmin = (user: UserRow) =>
 /** True when applying `patch` takes an admin out of the set of active verified admins. */
 const leavesAdminSet = (user: UserRow, patch: UserPatch) =>
   isActiveVerifiedAdmin(user) &&
-  (patch.role === 'user' || patch.is_active === false || patch.is_verified === false)
+  (patch.role === 'user' || patch.isActive === false || patch.isVerified === false)
 
 /**
  * Changes after which the user's sessions end: a password change, a deactivation or a
  * withdrawn verification, so that reactivating or re-verifying never revives an old token.
  */
 const endsSessions = (patch: UserPatch) =>
-  patch.password !== undefined || patch.is_active === false || patch.is_verified === false
+  patch.password !== undefined || patch.isActive === false || patch.isVerified === false
 
 /**
  * The contract's PATCH permissions. A non-admin gets 403 for someone else's id whether
@@ -77,36 +74,15 @@ function authorizePatch(actor: UserRow, id: string, patch: UserPatch) {
 }
 
 function validatePatch(actor: UserRow, patch: UserPatch) {
-  if (patch.current_password !== undefined && patch.password === undefined) {
-    throw invalidField(['body', 'password'], 'Field required with current_password', 'missing')
+  if (patch.email !== undefined) assertValidEmail('email', patch.email)
+  if (patch.currentPassword !== undefined && patch.password === undefined) {
+    throw invalidField('password', 'Field required with current_password', 'missing')
   }
   if (patch.password === undefined) return
-  if (actor.role !== 'admin' && patch.current_password === undefined) {
-    throw invalidField(
-      ['body', 'current_password'],
-      'Field required to change the password',
-      'missing',
-    )
+  if (actor.role !== 'admin' && patch.currentPassword === undefined) {
+    throw invalidField('currentPassword', 'Field required to change the password', 'missing')
   }
-  assertStrongPassword(patch.password, ['body', 'password'])
-}
-
-/**
- * The checks the API applies to an e-mail and a new password, for admins made outside
- * the API (CLI, FIRST_ADMIN_*). Returns the normalised e-mail; throws a 422 AppError whose
- * `loc` is the option name.
- */
-export function checkAdminCredentials(email: string, password: string): string {
-  const normalised = normaliseEmail(email)
-  if (!Value.Check(EmailSchema, normalised)) {
-    throw invalidField(['email'], 'Not a valid e-mail address', 'value_error')
-  }
-  const length = [...password].length
-  if (length < 8 || length > 128) {
-    throw invalidField(['password'], 'Password must be 8 to 128 characters', 'value_error')
-  }
-  assertStrongPassword(password, ['password'])
-  return normalised
+  assertValidPassword('password', patch.password)
 }
 
 export function createUsersService(deps: {
@@ -120,11 +96,11 @@ export function createUsersService(deps: {
   /** Column changes of a patch; the password is hashed here, outside any transaction. */
   async function changesOf(patch: UserPatch, now: Date): Promise<Partial<NewUserRow>> {
     const changes: Partial<NewUserRow> = {}
-    if (patch.full_name !== undefined) changes.fullName = patch.full_name
+    if (patch.fullName !== undefined) changes.fullName = patch.fullName
     if (patch.email !== undefined) changes.email = normaliseEmail(patch.email)
     if (patch.role !== undefined) changes.role = patch.role
-    if (patch.is_verified === false) changes.isVerified = false
-    if (patch.is_active !== undefined) changes.isActive = patch.is_active
+    if (patch.isVerified === false) changes.isVerified = false
+    if (patch.isActive !== undefined) changes.isActive = patch.isActive
     if (endsSessions(patch)) changes.tokensValidAfter = now
     if (patch.password !== undefined) {
       changes.passwordHash = await hashPassword(patch.password, config.bcryptRounds)
@@ -137,7 +113,7 @@ export function createUsersService(deps: {
     const attempt = await throttle.begin(user.email)
     if (!(await verifyPassword(password, user.passwordHash))) {
       throw invalidField(
-        ['body', 'current_password'],
+        'currentPassword',
         'Current password is incorrect',
         'invalid_credentials',
         'invalid_credentials',
@@ -152,8 +128,8 @@ export function createUsersService(deps: {
       const repo = createUsersRepository(tx)
       if (
         patch.role !== undefined ||
-        patch.is_active !== undefined ||
-        patch.is_verified !== undefined
+        patch.isActive !== undefined ||
+        patch.isVerified !== undefined
       ) {
         await repo.lockAdminSet()
         // Re-read under the lock: a concurrent demotion may have committed meanwhile.
@@ -164,7 +140,7 @@ export function createUsersService(deps: {
         }
       }
       const row =
-        patch.is_verified === true
+        patch.isVerified === true
           ? await repo.markVerified(id, now, changes)
           : await repo.update(id, changes)
       if (!row) throw userNotFound()
@@ -204,7 +180,9 @@ export function createUsersService(deps: {
   }
 
   async function bootstrapAdmin(email: string, password: string, onlyIfNoAdmin: boolean) {
-    const normalised = checkAdminCredentials(email, password)
+    assertValidEmail('email', email)
+    assertValidPassword('password', password)
+    const normalised = normaliseEmail(email)
     const passwordHash = await hashPassword(password, config.bcryptRounds)
     try {
       return await db.transaction(async (tx) => {
@@ -242,8 +220,8 @@ export function createUsersService(deps: {
         limit: limit + 1,
         after,
         role: input.role,
-        isVerified: input.is_verified,
-        isActive: input.is_active,
+        isVerified: input.isVerified,
+        isActive: input.isActive,
         q: input.q,
       })
       const page = rows.slice(0, limit)
@@ -265,8 +243,8 @@ export function createUsersService(deps: {
       validatePatch(actor, patch)
       const target = actor.id === id ? actor : await users.findById(id)
       if (!target) throw userNotFound()
-      if (patch.current_password !== undefined) {
-        await checkCurrentPassword(target, patch.current_password, throttle)
+      if (patch.currentPassword !== undefined) {
+        await checkCurrentPassword(target, patch.currentPassword, throttle)
       }
       const now = clock.now()
       const changes = await changesOf(patch, now)

@@ -127,3 +127,32 @@ describe('the server entry point', () => {
     expect(await stopServer()).toBe(0)
   })
 })
+
+describe('a first admin the API would refuse', () => {
+  // Before the rules were shared, these passed the settings check and the service refused
+  // them once the database was open: the process died with a stack trace.
+  it.each([
+    [
+      'FIRST_ADMIN_EMAIL',
+      { FIRST_ADMIN_EMAIL: 'ana@exa_mple.com', FIRST_ADMIN_PASSWORD: 'a quiet espresso morning' },
+      'config error: FIRST_ADMIN_EMAIL: Not a valid e-mail address (got "ana@exa_mple.com")',
+    ],
+    [
+      'FIRST_ADMIN_PASSWORD',
+      { FIRST_ADMIN_EMAIL: 'ana@example.com', FIRST_ADMIN_PASSWORD: `long ${'e'.repeat(124)}` },
+      'config error: FIRST_ADMIN_PASSWORD: Password must be 8 to 128 characters',
+    ],
+  ])(
+    'stops the start with exit code 1 and one line naming %s',
+    async (_name, admin, line) => {
+      const start = spawnLogged(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+        ...env,
+        ...admin,
+        DATA_DIR: mkdtempSync(join(tmpdir(), 'coffee-bad-admin-')),
+      })
+      expect((await start.exited).code).toBe(1)
+      expect(start.output).toEqual([line])
+    },
+    120_000,
+  )
+})

@@ -245,6 +245,6 @@ describe('first admin from FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD', () => {
   it('is refused at start when the password is a common one', () => {
     expect(() =>
       loadConfig({ FIRST_ADMIN_EMAIL: 'boss@example.com', FIRST_ADMIN_PASSWORD: 'password123' }),
-    ).toThrow('FIRST_ADMIN_PASSWORD: is a common password')
+    ).toThrow('FIRST_ADMIN_PASSWORD: Password is too common')
   })
 })

@@ -43,12 +43,11 @@ describe('keyset cursor', () => {
     ['an id with I, L, O or U', token([position.createdAt, '01JD8X4ZQK3V7M2N5P6R8S9T0I'])],
     ['an id beyond 48-bit time', token([position.createdAt, '81JD8X4ZQK3V7M2N5P6R8S9T0W'])],
     ['too long', 'A'.repeat(MAX_CURSOR_LENGTH + 1)],
-  ])('rejects %s with a 422 at query.cursor', (_name, cursor) => {
+  ])('rejects %s with a 422 naming the cursor', (_name, cursor) => {
     const error = rejection(cursor)
     expect(error.status).toBe(422)
     expect(error.code).toBe('validation_error')
-    expect(error.detail).toEqual([
-      { loc: ['query', 'cursor'], msg: 'Invalid cursor', type: 'value_error' },
-    ])
+    expect(error.detail).toBe('Invalid cursor')
+    expect(error.invalidInput).toEqual({ field: 'cursor', type: 'value_error' })
   })
 })

@@ -23,21 +23,41 @@ export function registerValidation(app: FastifyInstance) {
     (httpPart === 'body' ? bodyAjv : textAjv).compile(schema),
   )
 
-  // PostgreSQL cannot store NUL in text: refuse it up front as a 422, not a 500 later.
-  app.addHook('preValidation', (request, _reply, done) => done(nulError(request)))
+  // PostgreSQL cannot store NUL in text: refuse it up front as a 422, not a 500 later; and
+  // refuse absurd nesting before anything (this scan, the validator) walks it.
+  app.addHook('preValidation', (request, _reply, done) => done(unsafeInputError(request)))
 }
 
-function nulError(request: FastifyRequest): AppError | undefined {
+/**
+ * No body of this API nests beyond one object: anything deeper than this is an attack or a
+ * mistake, refused before any code walks it (a recursive walk of a ~4,500-level body used to
+ * overflow the stack).
+ */
+export const MAX_NESTING_DEPTH = 32
+
+type Segment = string | number
+type Problem = { path: Segment[]; kind: 'nul' | 'depth' }
+
+function unsafeInputError(request: FastifyRequest): AppError | undefined {
   for (const [part, value] of [
     ['body', request.body],
     ['query', request.query],
     ['path', request.params],
   ] as const) {
-    const path = findNul(value)
-    if (path) {
+    const problem = findProblem(value)
+    if (problem?.kind === 'depth') {
       return new AppError(422, 'validation_error', [
         {
-          loc: [part, ...path],
+          loc: [part],
+          msg: `Nested more than ${MAX_NESTING_DEPTH} levels deep`,
+          type: 'too_deeply_nested',
+        },
+      ])
+    }
+    if (problem) {
+      return new AppError(422, 'validation_error', [
+        {
+          loc: [part, ...problem.path],
           msg: 'String must not contain NUL characters',
           type: 'string_nul',
         },
@@ -47,13 +67,45 @@ function nulError(request: FastifyRequest): AppError | undefined {
   return undefined
 }
 
-function findNul(value: unknown, path: (string | number)[] = []): (string | number)[] | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : null
-  if (value === null || typeof value !== 'object') return null
-  for (const [key, child] of Object.entries(value)) {
-    if (key.includes('\u0000')) return [...path, key]
-    const found = findNul(child, [...path, Array.isArray(value) ? Number(key) : key])
-    if (found) return found
+/** A value still to visit, with the way back to the root (rebuilt into a path only on a find). */
+interface Visit {
+  value: unknown
+  key: Segment | null
+  parent: Visit | null
+  depth: number
+}
+
+function pathOf(visit: Visit | null): Segment[] {
+  const path: Segment[] = []
+  for (let at = visit; at?.key != null; at = at.parent) path.unshift(at.key)
+  return path
+}
+
+/**
+ * The first NUL in a string or key, or a nesting beyond the cap. Iterative, so its stack use
+ * and time are bounded by the body's size whatever its shape.
+ */
+function findProblem(root: unknown): Problem | null {
+  const pending: Visit[] = [{ value: root, key: null, parent: null, depth: 0 }]
+  for (let visit = pending.pop(); visit; visit = pending.pop()) {
+    const { value, key } = visit
+    if (typeof key === 'string' && key.includes('\u0000')) {
+      return { path: pathOf(visit), kind: 'nul' }
+    }
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return { path: pathOf(visit), kind: 'nul' }
+      continue
+    }
+    if (value === null || typeof value !== 'object') continue
+    if (visit.depth >= MAX_NESTING_DEPTH) return { path: pathOf(visit), kind: 'depth' }
+    const isArray = Array.isArray(value)
+    const entries = Object.entries(value)
+    // Pushed in reverse, so fields are looked at in the order they were written.
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [name, child] = entries[i] as [string, unknown]
+      const segment = isArray ? Number(name) : name
+      pending.push({ value: child, key: segment, parent: visit, depth: visit.depth + 1 })
+    }
   }
   return null
 }

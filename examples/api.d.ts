@@ -297,6 +297,172 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * @example {
+         *       "email": "ana@example.com",
+         *       "password": "correct horse battery staple",
+         *       "full_name": "Ana Lima"
+         *     }
+         */
+        SignupBody: {
+            /**
+             * @description E-mail address; stored trimmed and lower-cased
+             * @example ana@example.com
+             */
+            email: string;
+            /**
+             * @description 8 to 128 characters of any script, compared exactly; common passwords are refused
+             * @example correct horse battery staple
+             */
+            password: string;
+            /**
+             * @description Display name, or null
+             * @example Ana Lima
+             */
+            full_name?: string | null;
+        };
+        /**
+         * @example {
+         *       "email": "ana@example.com",
+         *       "code": "042917"
+         *     }
+         */
+        VerifyBody: {
+            /**
+             * @description E-mail address; stored trimmed and lower-cased
+             * @example ana@example.com
+             */
+            email: string;
+            /**
+             * @description The 6-digit code from the e-mail
+             * @example 042917
+             */
+            code: string;
+        };
+        /**
+         * @example {
+         *       "email": "ana@example.com"
+         *     }
+         */
+        EmailBody: {
+            /**
+             * @description E-mail address; stored trimmed and lower-cased
+             * @example ana@example.com
+             */
+            email: string;
+        };
+        /**
+         * @example {
+         *       "email": "ana@example.com",
+         *       "password": "correct horse battery staple"
+         *     }
+         */
+        LoginJsonBody: {
+            /**
+             * @description E-mail address; stored trimmed and lower-cased
+             * @example ana@example.com
+             */
+            email: string;
+            password: string;
+        };
+        /**
+         * @example {
+         *       "grant_type": "password",
+         *       "username": "ana@example.com",
+         *       "password": "correct horse battery staple"
+         *     }
+         */
+        LoginFormBody: {
+            /**
+             * @description The e-mail address
+             * @example ana@example.com
+             */
+            username: string;
+            password: string;
+            /** @enum {string} */
+            grant_type?: "password";
+            /** @description Accepted and ignored */
+            scope?: string;
+            /** @description Accepted and ignored */
+            client_id?: string;
+            /** @description Accepted and ignored */
+            client_secret?: string;
+        };
+        /**
+         * @example {
+         *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w"
+         *     }
+         */
+        RefreshBody: {
+            /**
+             * @description An opaque refresh token from login or refresh
+             * @example q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w
+             */
+            refresh_token: string;
+        };
+        /**
+         * @example {
+         *       "email": "ana@example.com",
+         *       "code": "042917",
+         *       "new_password": "a new and long passphrase"
+         *     }
+         */
+        ResetPasswordBody: {
+            /**
+             * @description E-mail address; stored trimmed and lower-cased
+             * @example ana@example.com
+             */
+            email: string;
+            /**
+             * @description The 6-digit code from the e-mail
+             * @example 042917
+             */
+            code: string;
+            /**
+             * @description 8 to 128 characters of any script, compared exactly; common passwords are refused
+             * @example correct horse battery staple
+             */
+            new_password: string;
+        };
+        /**
+         * @description Fields to change; absent fields stay as they are. Users may change `full_name`, and `password` together with `current_password`; the other fields are for admins.
+         * @example {
+         *       "full_name": "Ana Lima"
+         *     }
+         * @example {
+         *       "password": "new horse battery staple",
+         *       "current_password": "correct horse battery staple"
+         *     }
+         * @example {
+         *       "role": "admin",
+         *       "is_verified": true
+         *     }
+         */
+        PatchUserBody: {
+            /**
+             * @description Display name, or null
+             * @example Ana Lima
+             */
+            full_name?: string | null;
+            /**
+             * @description 8 to 128 characters of any script, compared exactly; common passwords are refused
+             * @example correct horse battery staple
+             */
+            password?: string;
+            /** @description Required with `password` when users change their own password; checked whenever sent */
+            current_password?: string;
+            /**
+             * @description Admins only; must stay unique
+             * @example ana@example.com
+             */
+            email?: string;
+            /** @description Admins only */
+            role?: "user" | "admin";
+            /** @description Admins only */
+            is_verified?: boolean;
+            /** @description Admins only; `false` also revokes refresh tokens */
+            is_active?: boolean;
+        };
+        /**
          * @description A user account; passwords, hashes and codes are never part of it
          * @example {
          *       "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
@@ -333,6 +499,123 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        /**
+         * @description One page of users, newest first
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
+         *           "email": "ana@example.com",
+         *           "full_name": "Ana Lima",
+         *           "role": "user",
+         *           "is_verified": true,
+         *           "is_active": true,
+         *           "created_at": "2026-11-25T10:00:00.000Z",
+         *           "updated_at": "2026-11-25T10:00:00.000Z"
+         *         }
+         *       ],
+         *       "next_cursor": "WyIyMDI2LTExLTI1VDEwOjAwOjAwLjAwMDAwMFoiLCIwMUpEOFg0WlFLM1Y3TTJONVA2UjhTOVQwVyJd"
+         *     }
+         */
+        UserList: {
+            items: {
+                /**
+                 * @description ULID: 26 characters, Crockford base32
+                 * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
+                 */
+                id: string;
+                /**
+                 * @description E-mail address; stored trimmed and lower-cased
+                 * @example ana@example.com
+                 */
+                email: string;
+                /**
+                 * @description Display name, or null
+                 * @example Ana Lima
+                 */
+                full_name: string | null;
+                /** @description `user` or `admin` */
+                role: "user" | "admin";
+                is_verified: boolean;
+                is_active: boolean;
+                /** Format: date-time */
+                created_at: string;
+                /** Format: date-time */
+                updated_at: string;
+            }[];
+            /** @description Pass as `cursor` for the next page; null on the last page */
+            next_cursor: string | null;
+        };
+        /**
+         * @description A new access token and refresh token; not to be cached
+         * @example {
+         *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl",
+         *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w",
+         *       "token_type": "bearer",
+         *       "expires_in": 900
+         *     }
+         */
+        TokenPair: {
+            /** @description JWT (HS256, `typ: at+jwt`); send as Bearer */
+            access_token: string;
+            /** @description Opaque; single use, rotated on refresh */
+            refresh_token: string;
+            /** @enum {string} */
+            token_type: "bearer";
+            /** @description Seconds until the access token expires */
+            expires_in: number;
+        };
+        /**
+         * @description Accepted; the same answer whether or not the account exists
+         * @example {
+         *       "detail": "If the account exists, an e-mail is on its way"
+         *     }
+         */
+        Accepted: {
+            detail: string;
+        };
+        /** @description An error: a human sentence and a stable machine code */
+        ErrorBody: {
+            /** @example Email already registered */
+            detail: string;
+            /** @example email_taken */
+            code: string;
+        };
+        /**
+         * @description Invalid input (FastAPI shape): one item per problem
+         * @example {
+         *       "detail": [
+         *         {
+         *           "loc": [
+         *             "body",
+         *             "email"
+         *           ],
+         *           "msg": "Field required",
+         *           "type": "missing"
+         *         }
+         *       ],
+         *       "code": "validation_error"
+         *     }
+         */
+        ValidationErrorBody: {
+            detail: {
+                loc: (string | number)[];
+                msg: string;
+                type: string;
+            }[];
+            /** @example validation_error */
+            code: string;
+        };
+        /**
+         * @description Healthy
+         * @example {
+         *       "status": "ok"
+         *     }
+         */
+        HealthStatus: {
+            /** @example ok */
+            status: string;
         };
     };
     responses: never;
@@ -383,10 +666,7 @@ export interface operations {
                      *       "status": "ok"
                      *     }
                      */
-                    "application/json": {
-                        /** @example ok */
-                        status: string;
-                    };
+                    "application/json": components["schemas"]["HealthStatus"];
                 };
             };
         };
@@ -411,10 +691,7 @@ export interface operations {
                      *       "status": "ok"
                      *     }
                      */
-                    "application/json": {
-                        /** @example ok */
-                        status: string;
-                    };
+                    "application/json": components["schemas"]["HealthStatus"];
                 };
             };
             /** @description Temporarily unavailable */
@@ -429,10 +706,7 @@ export interface operations {
                      *       "code": "service_unavailable"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -453,23 +727,7 @@ export interface operations {
                  *       "full_name": "Ana Lima"
                  *     }
                  */
-                "application/json": {
-                    /**
-                     * @description E-mail address; stored trimmed and lower-cased
-                     * @example ana@example.com
-                     */
-                    email: string;
-                    /**
-                     * @description 8 to 128 characters of any script, compared exactly; common passwords are refused
-                     * @example correct horse battery staple
-                     */
-                    password: string;
-                    /**
-                     * @description Display name, or null
-                     * @example Ana Lima
-                     */
-                    full_name?: string | null;
-                };
+                "application/json": components["schemas"]["SignupBody"];
             };
         };
         responses: {
@@ -491,31 +749,7 @@ export interface operations {
                      *       "updated_at": "2026-11-25T10:00:00.000Z"
                      *     }
                      */
-                    "application/json": {
-                        /**
-                         * @description ULID: 26 characters, Crockford base32
-                         * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
-                         */
-                        id: string;
-                        /**
-                         * @description E-mail address; stored trimmed and lower-cased
-                         * @example ana@example.com
-                         */
-                        email: string;
-                        /**
-                         * @description Display name, or null
-                         * @example Ana Lima
-                         */
-                        full_name: string | null;
-                        /** @description `user` or `admin` */
-                        role: "user" | "admin";
-                        is_verified: boolean;
-                        is_active: boolean;
-                        /** Format: date-time */
-                        created_at: string;
-                        /** Format: date-time */
-                        updated_at: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Conflicts with the current state */
@@ -530,10 +764,7 @@ export interface operations {
                      *       "code": "email_taken"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Invalid input (FastAPI shape): one item per problem */
@@ -557,15 +788,7 @@ export interface operations {
                      *       "code": "validation_error"
                      *     }
                      */
-                    "application/json": {
-                        detail: {
-                            loc: (string | number)[];
-                            msg: string;
-                            type: string;
-                        }[];
-                        /** @example validation_error */
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
             /** @description Too many requests */
@@ -582,10 +805,7 @@ export interface operations {
                      *       "code": "rate_limited"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -605,18 +825,7 @@ export interface operations {
                  *       "code": "042917"
                  *     }
                  */
-                "application/json": {
-                    /**
-                     * @description E-mail address; stored trimmed and lower-cased
-                     * @example ana@example.com
-                     */
-                    email: string;
-                    /**
-                     * @description The 6-digit code from the e-mail
-                     * @example 042917
-                     */
-                    code: string;
-                };
+                "application/json": components["schemas"]["VerifyBody"];
             };
         };
         responses: {
@@ -638,31 +847,7 @@ export interface operations {
                      *       "updated_at": "2026-11-25T10:00:00.000Z"
                      *     }
                      */
-                    "application/json": {
-                        /**
-                         * @description ULID: 26 characters, Crockford base32
-                         * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
-                         */
-                        id: string;
-                        /**
-                         * @description E-mail address; stored trimmed and lower-cased
-                         * @example ana@example.com
-                         */
-                        email: string;
-                        /**
-                         * @description Display name, or null
-                         * @example Ana Lima
-                         */
-                        full_name: string | null;
-                        /** @description `user` or `admin` */
-                        role: "user" | "admin";
-                        is_verified: boolean;
-                        is_active: boolean;
-                        /** Format: date-time */
-                        created_at: string;
-                        /** Format: date-time */
-                        updated_at: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Bad request */
@@ -677,10 +862,7 @@ export interface operations {
                      *       "code": "invalid_code"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Conflicts with the current state */
@@ -695,10 +877,7 @@ export interface operations {
                      *       "code": "email_taken"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Invalid input (FastAPI shape): one item per problem */
@@ -722,15 +901,7 @@ export interface operations {
                      *       "code": "validation_error"
                      *     }
                      */
-                    "application/json": {
-                        detail: {
-                            loc: (string | number)[];
-                            msg: string;
-                            type: string;
-                        }[];
-                        /** @example validation_error */
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
             /** @description Too many requests */
@@ -747,10 +918,7 @@ export interface operations {
                      *       "code": "rate_limited"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -769,13 +937,7 @@ export interface operations {
                  *       "email": "ana@example.com"
                  *     }
                  */
-                "application/json": {
-                    /**
-                     * @description E-mail address; stored trimmed and lower-cased
-                     * @example ana@example.com
-                     */
-                    email: string;
-                };
+                "application/json": components["schemas"]["EmailBody"];
             };
         };
         responses: {
@@ -790,9 +952,7 @@ export interface operations {
                      *       "detail": "If the account exists, an e-mail is on its way"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                    };
+                    "application/json": components["schemas"]["Accepted"];
                 };
             };
             /** @description Invalid input (FastAPI shape): one item per problem */
@@ -816,15 +976,7 @@ export interface operations {
                      *       "code": "validation_error"
                      *     }
                      */
-                    "application/json": {
-                        detail: {
-                            loc: (string | number)[];
-                            msg: string;
-                            type: string;
-                        }[];
-                        /** @example validation_error */
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
             /** @description Too many requests */
@@ -841,10 +993,7 @@ export interface operations {
                      *       "code": "rate_limited"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -864,14 +1013,7 @@ export interface operations {
                  *       "password": "correct horse battery staple"
                  *     }
                  */
-                "application/json": {
-                    /**
-                     * @description E-mail address; stored trimmed and lower-cased
-                     * @example ana@example.com
-                     */
-                    email: string;
-                    password: string;
-                };
+                "application/json": components["schemas"]["LoginJsonBody"];
                 /**
                  * @example {
                  *       "grant_type": "password",
@@ -879,22 +1021,7 @@ export interface operations {
                  *       "password": "correct horse battery staple"
                  *     }
                  */
-                "application/x-www-form-urlencoded": {
-                    /**
-                     * @description The e-mail address
-                     * @example ana@example.com
-                     */
-                    username: string;
-                    password: string;
-                    /** @enum {string} */
-                    grant_type?: "password";
-                    /** @description Accepted and ignored */
-                    scope?: string;
-                    /** @description Accepted and ignored */
-                    client_id?: string;
-                    /** @description Accepted and ignored */
-                    client_secret?: string;
-                };
+                "application/x-www-form-urlencoded": components["schemas"]["LoginFormBody"];
             };
         };
         responses: {
@@ -912,16 +1039,7 @@ export interface operations {
                      *       "expires_in": 900
                      *     }
                      */
-                    "application/json": {
-                        /** @description JWT (HS256, `typ: at+jwt`); send as Bearer */
-                        access_token: string;
-                        /** @description Opaque; single use, rotated on refresh */
-                        refresh_token: string;
-                        /** @enum {string} */
-                        token_type: "bearer";
-                        /** @description Seconds until the access token expires */
-                        expires_in: number;
-                    };
+                    "application/json": components["schemas"]["TokenPair"];
                 };
             };
             /** @description Not authenticated: missing or invalid credentials or token */
@@ -938,10 +1056,7 @@ export interface operations {
                      *       "code": "invalid_token"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Not allowed */
@@ -956,10 +1071,7 @@ export interface operations {
                      *       "code": "forbidden"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Invalid input (FastAPI shape): one item per problem */
@@ -983,15 +1095,7 @@ export interface operations {
                      *       "code": "validation_error"
                      *     }
                      */
-                    "application/json": {
-                        detail: {
-                            loc: (string | number)[];
-                            msg: string;
-                            type: string;
-                        }[];
-                        /** @example validation_error */
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
             /** @description Too many requests */
@@ -1008,10 +1112,7 @@ export interface operations {
                      *       "code": "rate_limited"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1030,13 +1131,7 @@ export interface operations {
                  *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w"
                  *     }
                  */
-                "application/json": {
-                    /**
-                     * @description An opaque refresh token from login or refresh
-                     * @example q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w
-                     */
-                    refresh_token: string;
-                };
+                "application/json": components["schemas"]["RefreshBody"];
             };
         };
         responses: {
@@ -1054,16 +1149,7 @@ export interface operations {
                      *       "expires_in": 900
                      *     }
                      */
-                    "application/json": {
-                        /** @description JWT (HS256, `typ: at+jwt`); send as Bearer */
-                        access_token: string;
-                        /** @description Opaque; single use, rotated on refresh */
-                        refresh_token: string;
-                        /** @enum {string} */
-                        token_type: "bearer";
-                        /** @description Seconds until the access token expires */
-                        expires_in: number;
-                    };
+                    "application/json": components["schemas"]["TokenPair"];
                 };
             };
             /** @description Not authenticated: missing or invalid credentials or token */
@@ -1080,10 +1166,7 @@ export interface operations {
                      *       "code": "invalid_token"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Invalid input (FastAPI shape): one item per problem */
@@ -1107,15 +1190,7 @@ export interface operations {
                      *       "code": "validation_error"
                      *     }
                      */
-                    "application/json": {
-                        detail: {
-                            loc: (string | number)[];
-                            msg: string;
-                            type: string;
-                        }[];
-                        /** @example validation_error */
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
             /** @description Too many requests */
@@ -1132,10 +1207,7 @@ export interface operations {
                      *       "code": "rate_limited"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1154,13 +1226,7 @@ export interface operations {
                  *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w"
                  *     }
                  */
-                "application/json": {
-                    /**
-                     * @description An opaque refresh token from login or refresh
-                     * @example q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w
-                     */
-                    refresh_token: string;
-                };
+                "application/json": components["schemas"]["RefreshBody"];
             };
         };
         responses: {
@@ -1185,10 +1251,7 @@ export interface operations {
                      *       "code": "invalid_token"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Invalid input (FastAPI shape): one item per problem */
@@ -1212,15 +1275,7 @@ export interface operations {
                      *       "code": "validation_error"
                      *     }
                      */
-                    "application/json": {
-                        detail: {
-                            loc: (string | number)[];
-                            msg: string;
-                            type: string;
-                        }[];
-                        /** @example validation_error */
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
             /** @description Too many requests */
@@ -1237,10 +1292,7 @@ export interface operations {
                      *       "code": "rate_limited"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1259,13 +1311,7 @@ export interface operations {
                  *       "email": "ana@example.com"
                  *     }
                  */
-                "application/json": {
-                    /**
-                     * @description E-mail address; stored trimmed and lower-cased
-                     * @example ana@example.com
-                     */
-                    email: string;
-                };
+                "application/json": components["schemas"]["EmailBody"];
             };
         };
         responses: {
@@ -1280,9 +1326,7 @@ export interface operations {
                      *       "detail": "If the account exists, an e-mail is on its way"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                    };
+                    "application/json": components["schemas"]["Accepted"];
                 };
             };
             /** @description Invalid input (FastAPI shape): one item per problem */
@@ -1306,15 +1350,7 @@ export interface operations {
                      *       "code": "validation_error"
                      *     }
                      */
-                    "application/json": {
-                        detail: {
-                            loc: (string | number)[];
-                            msg: string;
-                            type: string;
-                        }[];
-                        /** @example validation_error */
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
             /** @description Too many requests */
@@ -1331,10 +1367,7 @@ export interface operations {
                      *       "code": "rate_limited"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1355,23 +1388,7 @@ export interface operations {
                  *       "new_password": "a new and long passphrase"
                  *     }
                  */
-                "application/json": {
-                    /**
-                     * @description E-mail address; stored trimmed and lower-cased
-                     * @example ana@example.com
-                     */
-                    email: string;
-                    /**
-                     * @description The 6-digit code from the e-mail
-                     * @example 042917
-                     */
-                    code: string;
-                    /**
-                     * @description 8 to 128 characters of any script, compared exactly; common passwords are refused
-                     * @example correct horse battery staple
-                     */
-                    new_password: string;
-                };
+                "application/json": components["schemas"]["ResetPasswordBody"];
             };
         };
         responses: {
@@ -1394,10 +1411,7 @@ export interface operations {
                      *       "code": "invalid_code"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Invalid input (FastAPI shape): one item per problem */
@@ -1421,15 +1435,7 @@ export interface operations {
                      *       "code": "validation_error"
                      *     }
                      */
-                    "application/json": {
-                        detail: {
-                            loc: (string | number)[];
-                            msg: string;
-                            type: string;
-                        }[];
-                        /** @example validation_error */
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
             /** @description Too many requests */
@@ -1446,10 +1452,7 @@ export interface operations {
                      *       "code": "rate_limited"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1481,31 +1484,7 @@ export interface operations {
                      *       "updated_at": "2026-11-25T10:00:00.000Z"
                      *     }
                      */
-                    "application/json": {
-                        /**
-                         * @description ULID: 26 characters, Crockford base32
-                         * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
-                         */
-                        id: string;
-                        /**
-                         * @description E-mail address; stored trimmed and lower-cased
-                         * @example ana@example.com
-                         */
-                        email: string;
-                        /**
-                         * @description Display name, or null
-                         * @example Ana Lima
-                         */
-                        full_name: string | null;
-                        /** @description `user` or `admin` */
-                        role: "user" | "admin";
-                        is_verified: boolean;
-                        is_active: boolean;
-                        /** Format: date-time */
-                        created_at: string;
-                        /** Format: date-time */
-                        updated_at: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Not authenticated: missing or invalid credentials or token */
@@ -1522,10 +1501,7 @@ export interface operations {
                      *       "code": "invalid_token"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -1578,11 +1554,7 @@ export interface operations {
                      *       "next_cursor": "WyIyMDI2LTExLTI1VDEwOjAwOjAwLjAwMDAwMFoiLCIwMUpEOFg0WlFLM1Y3TTJONVA2UjhTOVQwVyJd"
                      *     }
                      */
-                    "application/json": {
-                        items: components["schemas"]["User"][];
-                        /** @description Pass as `cursor` for the next page; null on the last page */
-                        next_cursor: string | null;
-                    };
+                    "application/json": components["schemas"]["UserList"];
                 };
             };
             /** @description Not authenticated: missing or invalid credentials or token */
@@ -1599,10 +1571,7 @@ export interface operations {
                      *       "code": "invalid_token"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Not allowed */
@@ -1617,10 +1586,7 @@ export interface operations {
                      *       "code": "forbidden"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Invalid input (FastAPI shape): one item per problem */
@@ -1644,15 +1610,7 @@ export interface operations {
                      *       "code": "validation_error"
                      *     }
                      */
-                    "application/json": {
-                        detail: {
-                            loc: (string | number)[];
-                            msg: string;
-                            type: string;
-                        }[];
-                        /** @example validation_error */
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
         };
@@ -1690,31 +1648,7 @@ export interface operations {
                      *       "updated_at": "2026-11-25T10:00:00.000Z"
                      *     }
                      */
-                    "application/json": {
-                        /**
-                         * @description ULID: 26 characters, Crockford base32
-                         * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
-                         */
-                        id: string;
-                        /**
-                         * @description E-mail address; stored trimmed and lower-cased
-                         * @example ana@example.com
-                         */
-                        email: string;
-                        /**
-                         * @description Display name, or null
-                         * @example Ana Lima
-                         */
-                        full_name: string | null;
-                        /** @description `user` or `admin` */
-                        role: "user" | "admin";
-                        is_verified: boolean;
-                        is_active: boolean;
-                        /** Format: date-time */
-                        created_at: string;
-                        /** Format: date-time */
-                        updated_at: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Not authenticated: missing or invalid credentials or token */
@@ -1731,10 +1665,7 @@ export interface operations {
                      *       "code": "invalid_token"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Not allowed */
@@ -1749,10 +1680,7 @@ export interface operations {
                      *       "code": "forbidden"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Not found */
@@ -1767,10 +1695,7 @@ export interface operations {
                      *       "code": "not_found"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Invalid input (FastAPI shape): one item per problem */
@@ -1794,15 +1719,7 @@ export interface operations {
                      *       "code": "validation_error"
                      *     }
                      */
-                    "application/json": {
-                        detail: {
-                            loc: (string | number)[];
-                            msg: string;
-                            type: string;
-                        }[];
-                        /** @example validation_error */
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
         };
@@ -1843,10 +1760,7 @@ export interface operations {
                      *       "code": "invalid_token"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Not allowed */
@@ -1861,10 +1775,7 @@ export interface operations {
                      *       "code": "forbidden"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Not found */
@@ -1879,10 +1790,7 @@ export interface operations {
                      *       "code": "not_found"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Conflicts with the current state */
@@ -1897,10 +1805,7 @@ export interface operations {
                      *       "code": "email_taken"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Invalid input (FastAPI shape): one item per problem */
@@ -1924,15 +1829,7 @@ export interface operations {
                      *       "code": "validation_error"
                      *     }
                      */
-                    "application/json": {
-                        detail: {
-                            loc: (string | number)[];
-                            msg: string;
-                            type: string;
-                        }[];
-                        /** @example validation_error */
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
         };
@@ -1950,34 +1847,9 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields to change; absent fields stay as they are. Users may change `full_name`, and `password` together with `current_password`; the other fields are for admins. */
         requestBody: {
             content: {
-                "application/json": {
-                    /**
-                     * @description Display name, or null
-                     * @example Ana Lima
-                     */
-                    full_name?: string | null;
-                    /**
-                     * @description 8 to 128 characters of any script, compared exactly; common passwords are refused
-                     * @example correct horse battery staple
-                     */
-                    password?: string;
-                    /** @description Required with `password` when users change their own password; checked whenever sent */
-                    current_password?: string;
-                    /**
-                     * @description Admins only; must stay unique
-                     * @example ana@example.com
-                     */
-                    email?: string;
-                    /** @description Admins only */
-                    role?: "user" | "admin";
-                    /** @description Admins only */
-                    is_verified?: boolean;
-                    /** @description Admins only; `false` also revokes refresh tokens */
-                    is_active?: boolean;
-                };
+                "application/json": components["schemas"]["PatchUserBody"];
             };
         };
         responses: {
@@ -1999,31 +1871,7 @@ export interface operations {
                      *       "updated_at": "2026-11-25T10:00:00.000Z"
                      *     }
                      */
-                    "application/json": {
-                        /**
-                         * @description ULID: 26 characters, Crockford base32
-                         * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
-                         */
-                        id: string;
-                        /**
-                         * @description E-mail address; stored trimmed and lower-cased
-                         * @example ana@example.com
-                         */
-                        email: string;
-                        /**
-                         * @description Display name, or null
-                         * @example Ana Lima
-                         */
-                        full_name: string | null;
-                        /** @description `user` or `admin` */
-                        role: "user" | "admin";
-                        is_verified: boolean;
-                        is_active: boolean;
-                        /** Format: date-time */
-                        created_at: string;
-                        /** Format: date-time */
-                        updated_at: string;
-                    };
+                    "application/json": components["schemas"]["User"];
                 };
             };
             /** @description Not authenticated: missing or invalid credentials or token */
@@ -2040,10 +1888,7 @@ export interface operations {
                      *       "code": "invalid_token"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Not allowed */
@@ -2058,10 +1903,7 @@ export interface operations {
                      *       "code": "forbidden"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Not found */
@@ -2076,10 +1918,7 @@ export interface operations {
                      *       "code": "not_found"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Conflicts with the current state */
@@ -2094,10 +1933,7 @@ export interface operations {
                      *       "code": "email_taken"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Invalid input (FastAPI shape): one item per problem */
@@ -2121,15 +1957,7 @@ export interface operations {
                      *       "code": "validation_error"
                      *     }
                      */
-                    "application/json": {
-                        detail: {
-                            loc: (string | number)[];
-                            msg: string;
-                            type: string;
-                        }[];
-                        /** @example validation_error */
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ValidationErrorBody"];
                 };
             };
             /** @description Too many requests */
@@ -2146,10 +1974,7 @@ export interface operations {
                      *       "code": "rate_limited"
                      *     }
                      */
-                    "application/json": {
-                        detail: string;
-                        code: string;
-                    };
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

@@ -10,11 +10,12 @@ import { stdin, stdout } from 'node:process'
 import { createInterface } from 'node:readline/promises'
 import { pathToFileURL } from 'node:url'
 import createClient from 'openapi-fetch'
-import type { paths } from './api.js'
+import type { components, paths } from './api.js'
 
-type Json<T> = T extends { content: { 'application/json': infer Body } } ? Body : never
-export type User = Json<paths['/users/me']['get']['responses'][200]>
-export type TokenPair = Json<paths['/auth/login']['post']['responses'][200]>
+/** The document names every shape, so the client's types have names too. */
+type Schemas = components['schemas']
+export type User = Schemas['User']
+export type TokenPair = Schemas['TokenPair']
 
 export interface Account {
   email: string
@@ -38,10 +39,7 @@ export interface ClientFlowResult {
 }
 
 /** The error body the API sends: `{detail, code}`, `detail` a list for validation errors. */
-interface ErrorBody {
-  detail: unknown
-  code: string
-}
+type ErrorBody = Schemas['ErrorBody'] | Schemas['ValidationErrorBody']
 
 /** Turns a non-2xx answer into an exception that names the step and the API's error code. */
 function check<T>(

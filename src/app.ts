@@ -13,6 +13,12 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { registerErrorHandlers } from './plugins/error-handler.js'
 import { registerGracefulClose } from './plugins/graceful-close.js'
 import { registerMetrics } from './plugins/metrics.js'
+import { registerNoStore } from './plugins/no-store.js'
+import {
+  referToNamedSchemas,
+  registerNamedSchemas,
+  restoreExamples,
+} from './plugins/openapi-names.js'
 import { registerRateLimits } from './plugins/rate-limit.js'
 import { registerSecurity } from './plugins/security.js'
 import { registerValidation } from './plugins/validation.js'
@@ -79,15 +85,19 @@ export async function buildApp(deps: AppDeps) {
   })
   registerGracefulClose(app)
   await registerSecurity(app, config)
+  registerNoStore(app)
   // Before any route: limits attach to routes as they are added.
   const loginThrottleFor = await registerRateLimits(app, { config, clock })
 
+  registerNamedSchemas(app)
   await app.register(swagger, {
     // Shared schemas keep their $id as their name (`User`, not `def-0`) for readers and clients.
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) =>
         typeof json.$id === 'string' ? json.$id : `def-${i}`,
     },
+    transform: referToNamedSchemas,
+    transformObject: restoreExamples,
     openapi: {
       openapi: '3.1.0',
       info: {

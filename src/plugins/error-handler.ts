@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError, type ErrorCode, type ValidationIssue } from '../core/errors.js'
+import { PATTERN_MESSAGES } from '../schemas/common.js'
 
 interface AjvIssue {
   keyword: string
@@ -44,12 +45,46 @@ function toIssue(issue: AjvIssue, context: string): ValidationIssue {
     loc.push(String(issue.params.additionalProperty))
     return { loc, msg: 'Extra inputs are not permitted', type: 'extra_forbidden' }
   }
+  if (issue.keyword === 'const') {
+    return { loc, msg: `Must be ${quote(issue.params.allowedValue)}`, type: 'literal_error' }
+  }
   const type =
     issue.keyword === 'type'
       ? `${String(issue.params.type)}_type`
       : (KEYWORD_TYPES[issue.keyword] ?? issue.keyword)
-  const message = issue.message ?? 'is invalid'
+  const message =
+    (issue.keyword === 'pattern' && PATTERN_MESSAGES[String(issue.params.pattern)]) ||
+    (issue.message ?? 'is invalid')
   return { loc, msg: message.charAt(0).toUpperCase() + message.slice(1), type }
+}
+
+const quote = (value: unknown) => (typeof value === 'string' ? `'${value}'` : String(value))
+
+/**
+ * At most this many problems in one 422: more than any body of this API can have, and a body
+ * of a thousand unknown fields does not get an answer ten times its size.
+ */
+export const MAX_VALIDATION_ISSUES = 20
+
+/**
+ * Every field's problem in one list, one item per field as FastAPI gives them: the first the
+ * validator found (a union's branches come before its summary), and a choice of literals
+ * (`role`) as one item naming them all.
+ */
+function validationIssues(errors: AjvIssue[], context: string): ValidationIssue[] {
+  const byField = new Map<string, { issue: ValidationIssue; choices: unknown[] }>()
+  for (const error of errors) {
+    const issue = toIssue(error, context)
+    const key = JSON.stringify(issue.loc)
+    const seen = byField.get(key)
+    if (seen?.issue.type === 'literal_error' && error.keyword === 'const') {
+      seen.choices.push(error.params.allowedValue)
+      seen.issue.msg = `Must be ${seen.choices.map(quote).join(' or ')}`
+    } else if (!seen && byField.size < MAX_VALIDATION_ISSUES) {
+      byField.set(key, { issue, choices: [error.params.allowedValue] })
+    }
+  }
+  return [...byField.values()].map((field) => field.issue)
 }
 
 /** Fastify's own client errors, rendered in the contract's shape. */
@@ -129,7 +164,7 @@ export function toAppError(error: unknown): AppError | null {
   const fastifyError = error as FastifyError
   if (Array.isArray(fastifyError.validation)) {
     const context = fastifyError.validationContext ?? 'body'
-    const issues = (fastifyError.validation as AjvIssue[]).map((issue) => toIssue(issue, context))
+    const issues = validationIssues(fastifyError.validation as AjvIssue[], context)
     return new AppError(422, 'validation_error', issues)
   }
   if (typeof fastifyError.statusCode === 'number' || typeof fastifyError.code === 'string') {

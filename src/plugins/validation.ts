@@ -6,8 +6,11 @@ import { AppError } from '../core/errors.js'
 const shared: Options = {
   removeAdditional: false,
   useDefaults: true,
-  allErrors: false,
+  // Every problem of a body in one 422, as FastAPI does, not just the first.
+  allErrors: true,
   strict: false,
+  // Named schemas ($id) are shared by several routes: compile each use, register none.
+  addUsedSchema: false,
 }
 
 /**

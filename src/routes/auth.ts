@@ -1,6 +1,6 @@
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import type { LoginThrottleFor } from '../plugins/rate-limit.js'
 import {
   AcceptedSchema,
@@ -36,9 +36,8 @@ const contextOf = (request: FastifyRequest): RequestContext => ({
   clientAddress: request.ip,
 })
 
-/** Token responses must not be cached by browsers or proxies (RFC 6749 §5.1). */
-function sendTokens(reply: FastifyReply, pair: IssuedPair): TokenPair {
-  reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+/** The contract's token pair (`Cache-Control: no-store` comes from plugins/no-store). */
+function tokenPair(pair: IssuedPair): TokenPair {
   return {
     access_token: pair.accessToken,
     refresh_token: pair.refreshToken,
@@ -135,7 +134,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
           response: { 200: TokenPairSchema, ...errorResponses(401, 403, 422, 429) },
         },
       },
-      async (request, reply) => {
+      async (request) => {
         const body = request.body as LoginJsonBody | LoginFormBody
         const email = 'username' in body ? body.username : body.email
         const pair = await auth.login(
@@ -144,7 +143,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
           loginThrottleFor(request),
           contextOf(request),
         )
-        return sendTokens(reply, pair)
+        return tokenPair(pair)
       },
     )
   })
@@ -163,8 +162,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         response: { 200: TokenPairSchema, ...errorResponses(401, 422, 429) },
       },
     },
-    async (request, reply) =>
-      sendTokens(reply, await auth.refresh(request.body.refresh_token, contextOf(request))),
+    async (request) =>
+      tokenPair(await auth.refresh(request.body.refresh_token, contextOf(request))),
   )
 
   app.post(

@@ -1,12 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import { AppError } from '../core/errors.js'
-import { errorResponses } from '../schemas/common.js'
-
-const StatusSchema = Type.Object(
-  { status: Type.String({ examples: ['ok'] }) },
-  { description: 'Healthy', examples: [{ status: 'ok' }] },
-)
+import { errorResponses, HealthStatusSchema } from '../schemas/common.js'
 
 export interface HealthRoutesOptions {
   /** Resolves when the database answers `select 1` in time. */
@@ -26,7 +20,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
         operationId: 'live',
         security: [],
         description: 'Answers 200 while the process runs; touches nothing else.',
-        response: { 200: StatusSchema },
+        response: { 200: HealthStatusSchema },
       },
       logLevel: 'warn',
     },
@@ -43,7 +37,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
         security: [],
         description:
           'Answers 200 when the database answers `select 1` within a short timeout, else 503.',
-        response: { 200: StatusSchema, ...errorResponses(503) },
+        response: { 200: HealthStatusSchema, ...errorResponses(503) },
       },
       logLevel: 'warn',
     },

@@ -22,6 +22,7 @@ export const SignupBodySchema = Type.Object(
     full_name: Type.Optional(FullNameSchema),
   },
   {
+    $id: 'SignupBody',
     additionalProperties: false,
     examples: [
       { email: 'ana@example.com', password: 'correct horse battery staple', full_name: 'Ana Lima' },
@@ -32,19 +33,24 @@ export type SignupBody = Static<typeof SignupBodySchema>
 
 export const VerifyBodySchema = Type.Object(
   { email: EmailSchema, code: CodeSchema },
-  { additionalProperties: false, examples: [{ email: 'ana@example.com', code: '042917' }] },
+  {
+    $id: 'VerifyBody',
+    additionalProperties: false,
+    examples: [{ email: 'ana@example.com', code: '042917' }],
+  },
 )
 export type VerifyBody = Static<typeof VerifyBodySchema>
 
 export const EmailBodySchema = Type.Object(
   { email: EmailSchema },
-  { additionalProperties: false, examples: [{ email: 'ana@example.com' }] },
+  { $id: 'EmailBody', additionalProperties: false, examples: [{ email: 'ana@example.com' }] },
 )
 export type EmailBody = Static<typeof EmailBodySchema>
 
 export const LoginJsonBodySchema = Type.Object(
   { email: EmailSchema, password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }) },
   {
+    $id: 'LoginJsonBody',
     additionalProperties: false,
     examples: [{ email: 'ana@example.com', password: 'correct horse battery staple' }],
   },
@@ -64,6 +70,7 @@ export const LoginFormBodySchema = Type.Object(
     ),
   },
   {
+    $id: 'LoginFormBody',
     additionalProperties: false,
     examples: [
       {
@@ -79,6 +86,7 @@ export type LoginFormBody = Static<typeof LoginFormBodySchema>
 export const RefreshBodySchema = Type.Object(
   { refresh_token: RefreshTokenSchema },
   {
+    $id: 'RefreshBody',
     additionalProperties: false,
     examples: [{ refresh_token: 'q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w' }],
   },
@@ -88,6 +96,7 @@ export type RefreshBody = Static<typeof RefreshBodySchema>
 export const ResetPasswordBodySchema = Type.Object(
   { email: EmailSchema, code: CodeSchema, new_password: PasswordSchema },
   {
+    $id: 'ResetPasswordBody',
     additionalProperties: false,
     examples: [
       { email: 'ana@example.com', code: '042917', new_password: 'a new and long passphrase' },
@@ -121,6 +130,7 @@ export type TokenPair = Static<typeof TokenPairSchema>
 export const AcceptedSchema = Type.Object(
   { detail: Type.String() },
   {
+    $id: 'Accepted',
     description: 'Accepted; the same answer whether or not the account exists',
     examples: [{ detail: 'If the account exists, an e-mail is on its way' }],
   },

@@ -33,8 +33,20 @@ export const PasswordSchema = Type.String({
   examples: ['correct horse battery staple'],
 })
 
+/**
+ * No control characters (C0, DEL, C1) and no bidirectional overrides or isolates
+ * (U+202A–U+202E, U+2066–U+2069): a name shown to others must not rearrange or hide the
+ * text around it.
+ */
+const DISPLAY_TEXT_PATTERN = '^[^\\u0000-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069]*$'
+
+/** What a pattern means, for the 422 message (the validator would quote the pattern). */
+export const PATTERN_MESSAGES: Readonly<Record<string, string>> = {
+  [DISPLAY_TEXT_PATTERN]: 'Must not contain control characters or bidirectional overrides',
+}
+
 export const FullNameSchema = Type.Union(
-  [Type.String({ minLength: 1, maxLength: 200 }), Type.Null()],
+  [Type.String({ minLength: 1, maxLength: 200, pattern: DISPLAY_TEXT_PATTERN }), Type.Null()],
   {
     description: 'Display name, or null',
     examples: ['Ana Lima'],
@@ -77,6 +89,11 @@ export const ValidationErrorBodySchema = Type.Object(
   },
 )
 
+export const HealthStatusSchema = Type.Object(
+  { status: Type.String({ examples: ['ok'] }) },
+  { $id: 'HealthStatus', description: 'Healthy', examples: [{ status: 'ok' }] },
+)
+
 interface ErrorResponseDoc {
   description: string
   example: ErrorBody
@@ -114,13 +131,19 @@ const ERROR_DOCS: Record<number, ErrorResponseDoc> = {
   },
 }
 
+const OTHER_ERROR: ErrorResponseDoc = {
+  description: 'Error',
+  example: { detail: 'Not Found', code: 'not_found' },
+}
+
+/** The typical error body of a status, for the docs. */
+export const errorExample = (status: number): ErrorBody =>
+  (ERROR_DOCS[status] ?? OTHER_ERROR).example
+
 function errorResponse(status: number) {
-  const doc = ERROR_DOCS[status] ?? {
-    description: 'Error',
-    example: { detail: 'Not Found', code: 'not_found' },
-  }
+  const doc = ERROR_DOCS[status] ?? OTHER_ERROR
   // Its own schema per status (no $id), so each response gets its own description and
-  // example in the docs; the shape is ErrorBodySchema's.
+  // example in the docs; the OpenAPI document names its shape ErrorBody (plugins/openapi-names).
   return Type.Object(
     { detail: Type.String(), code: Type.String() },
     { description: doc.description, examples: [doc.example], headers: doc.headers },

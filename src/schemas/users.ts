@@ -72,6 +72,7 @@ export const PatchUserBodySchema = Type.Object(
     ),
   },
   {
+    $id: 'PatchUserBody',
     additionalProperties: false,
     description:
       'Fields to change; absent fields stay as they are. Users may change `full_name`, and ' +
@@ -123,6 +124,7 @@ export const UserListSchema = Type.Object(
     }),
   },
   {
+    $id: 'UserList',
     description: 'One page of users, newest first',
     examples: [
       {

@@ -253,6 +253,48 @@ describe('the OpenAPI document', () => {
     expect(problems).toEqual([])
   })
 
+  it('names every request and response shape as a component schema, for generated clients', () => {
+    const inlineObjects: string[] = []
+    const check = (where: string, media: MediaTypeObject) => {
+      const schema = media.schema as (SchemaObject & { $ref?: string }) | undefined
+      if (!schema || schema.$ref?.startsWith('#/components/schemas/')) return
+      // A plain text body (metrics) has no shape to name; anything with fields does.
+      if (schema.type !== 'string') inlineObjects.push(`${where}: ${JSON.stringify(schema)}`)
+    }
+    for (const { key, operation } of operations()) {
+      const body = operation.requestBody as { content?: Record<string, MediaTypeObject> }
+      for (const [type, media] of Object.entries(body?.content ?? {}))
+        check(`${key} request ${type}`, media)
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        for (const [type, media] of Object.entries((response as ResponseObject).content ?? {}))
+          check(`${key} ${status} ${type}`, media)
+      }
+    }
+    expect(inlineObjects).toEqual([])
+    expect(Object.keys(document.components?.schemas ?? {})).toEqual(
+      expect.arrayContaining([
+        'SignupBody',
+        'LoginJsonBody',
+        'LoginFormBody',
+        'PatchUserBody',
+        'TokenPair',
+        'User',
+        'UserList',
+        'ErrorBody',
+        'ValidationErrorBody',
+      ]),
+    )
+  })
+
+  it('shows each error status its own example body', () => {
+    const login = operations().find((o) => o.key === 'post /auth/login')?.operation
+    const responses = (login?.responses ?? {}) as Record<string, ResponseObject>
+    const exampleCode = (status: string) =>
+      (responses[status]?.content?.['application/json']?.example as { code?: string })?.code
+    expect(exampleCode('401')).toBe('invalid_token')
+    expect(exampleCode('429')).toBe('rate_limited')
+  })
+
   it('documents the contract headers: WWW-Authenticate on 401, Retry-After on 429', () => {
     const problems: string[] = []
     for (const { key, operation } of operations()) {

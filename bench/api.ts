@@ -1,8 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { signAccessToken, type TokenSigner } from '../src/core/access-tokens.js'
+import { systemClock } from '../src/core/clock.js'
 import { loadConfig } from '../src/core/config.js'
+import { newId } from '../src/core/ids.js'
 import { keysFor } from '../src/core/keys.js'
-import { type Role, signAccessToken } from '../src/core/security.js'
+import type { Role } from '../src/core/security.js'
+import { createDatabase } from '../src/db/client.js'
+import { createKeyServices } from '../src/services/index.js'
 import { type ChildServer, startServer } from './processes.js'
 
 /** A fixed-per-run key shared by the API, the baseline and the tokens the bench signs. */
@@ -60,20 +65,37 @@ export function startBaseline(
   })
 }
 
-/** An access token the API accepts, signed the way the API signs them; valid for two hours. */
-export async function accessToken(
-  secretKey: string,
-  user: { id: string; role: Role },
-): Promise<string> {
+/** The HS256 key of the floors (bench/bare-users-me.ts): derived as the API derives it. */
+export const baselineSigner = (secretKey: string): TokenSigner => ({
+  algorithm: 'HS256',
+  key: keysFor(secretKey).accessToken,
+})
+
+/**
+ * The API's current signing key. The bench creates the keys (JWT_ALGORITHM's default) in
+ * the bench database before the API starts, which then finds and uses them: the tokens
+ * signed here are the API's own.
+ */
+export async function apiSigner(databaseUrl: string, secretKey: string): Promise<TokenSigner> {
+  const config = loadConfig({ SECRET_KEY: secretKey, DATABASE_URL: databaseUrl })
+  const database = await createDatabase({ databaseUrl, pglitePath: null, poolMax: 1 })
+  try {
+    const { signingKeys, keyStore } = createKeyServices({ config, database, clock: systemClock })
+    await signingKeys.ensureKeys()
+    await keyStore.reload()
+    return keyStore.signer()
+  } finally {
+    await database.close()
+  }
+}
+
+/** An access token signed by `signer` the way the API signs them; valid for two hours. */
+export function accessToken(signer: TokenSigner, user: { id: string; role: Role }): string {
   const defaults = loadConfig({})
-  const { token } = await signAccessToken(
-    {
-      key: keysFor(secretKey).accessToken,
-      issuer: defaults.jwtIssuer,
-      audience: defaults.jwtAudience,
-      ttlMs: 2 * 3_600_000,
-    },
-    user,
+  const { token } = signAccessToken(
+    { issuer: defaults.jwtIssuer, audience: defaults.jwtAudience, ttlMs: 2 * 3_600_000 },
+    signer,
+    { ...user, sessionId: newId() },
     Math.floor(Date.now() / 1000),
   )
   return token

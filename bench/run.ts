@@ -7,7 +7,15 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { accessToken, benchSecretKey, startApi, startBaseline } from './api.js'
+import { VERIFIED_TOKEN_CACHE_SIZE } from '../src/services/tokens.js'
+import {
+  accessToken,
+  apiSigner,
+  baselineSigner,
+  benchSecretKey,
+  startApi,
+  startBaseline,
+} from './api.js'
 import { measureBcryptCeiling } from './bcrypt-ceiling.js'
 import { runCleanupCase } from './cleanup.js'
 import { pinning as cpuPinning, type Pinning } from './cpu.js'
@@ -31,6 +39,8 @@ import { ensureWrk } from './wrk.js'
 const RESULTS_DIR = fileURLToPath(new URL('./results', import.meta.url))
 const CHART = fileURLToPath(new URL('../docs/benchmark.svg', import.meta.url))
 const log = (message: string) => process.stderr.write(`[bench] ${message}\n`)
+/** Tokens cycled by `me-uncached`: three times what the API's cache holds. */
+const UNCACHED_TOKENS = 3 * VERIFIED_TOKEN_CACHE_SIZE
 
 /** Everything to stop or drop, newest first, on success, failure or Ctrl-C. */
 const teardown: (() => Promise<void>)[] = []
@@ -261,10 +271,23 @@ async function main() {
   log(`seeding ${settings.users.toLocaleString('en')} users`)
   const seeded = await seedUsers(database.pool, settings.users)
   const secretKey = benchSecretKey()
-  const meToken = await accessToken(secretKey, { id: seeded.me.id, role: 'user' })
-  const adminToken = await accessToken(secretKey, { id: seeded.admin.id, role: 'admin' })
+  const signer = await apiSigner(database.url, secretKey)
+  const me = { id: seeded.me.id, role: 'user' as const }
+  const meToken = accessToken(signer, me)
+  const adminToken = accessToken(signer, { id: seeded.admin.id, role: 'admin' })
+  const uncachedMeTokens = wants('me-uncached')
+    ? Array.from({ length: UNCACHED_TOKENS }, () => accessToken(signer, me))
+    : [meToken]
+  const baselineMeToken = accessToken(baselineSigner(secretKey), me)
   const cursor = wants('users-deep') ? await deepCursor(database.pool, 40) : null
-  const scenarios = httpScenarios({ seeded, meToken, adminToken, deepCursor: cursor })
+  const scenarios = httpScenarios({
+    seeded,
+    meToken,
+    uncachedMeTokens,
+    baselineMeToken,
+    adminToken,
+    deepCursor: cursor,
+  })
   const kinds = new Set(scenarios.filter((s) => wants(s.name)).map((s) => s.server))
   if (wants('scale') || wants('cleanup')) kinds.add('api')
   const servers = await startServers(kinds, { databaseUrl: database.url, secretKey, settings })

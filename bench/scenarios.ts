@@ -22,22 +22,31 @@ export interface HttpScenario {
 /** The HTTP scenarios in the order each run goes through them (bcrypt-ceiling is not HTTP). */
 export function httpScenarios(options: {
   seeded: SeededUsers
+  /** Signed by the API's current key (ES256 by default); one token, so verified once. */
   meToken: string
+  /** More distinct tokens of the same user than the API's verified-token cache holds. */
+  uncachedMeTokens: string[]
+  /** HS256 with the bench secret: what the floors check. */
+  baselineMeToken: string
   adminToken: string
   /** The cursor of a page 40 rows from the end of GET /users. */
   deepCursor: string | null
 }): HttpScenario[] {
   const me: LoadRequest = { path: '/users/me', bearerTokens: [options.meToken] }
+  const baselineMe: LoadRequest = { path: '/users/me', bearerTokens: [options.baselineMeToken] }
+  // Cycled in order through more tokens than the cache holds: every lookup misses (LRU).
+  const uncachedMe: LoadRequest = { path: '/users/me', bearerTokens: options.uncachedMeTokens }
   const ping: LoadRequest = { path: '/health/live' }
   const asAdmin = { bearerTokens: [options.adminToken] }
   const { seeded } = options
   return [
     { name: 'baseline-ping', server: 'node', request: ping },
-    { name: 'baseline-me', server: 'node', request: me },
+    { name: 'baseline-me', server: 'node', request: baselineMe },
     { name: 'fastify-ping', server: 'fastify', request: ping },
-    { name: 'fastify-me', server: 'fastify', request: me },
+    { name: 'fastify-me', server: 'fastify', request: baselineMe },
     { name: 'live', server: 'api', request: ping },
     { name: 'me', server: 'api', request: me },
+    { name: 'me-uncached', server: 'api', request: uncachedMe },
     {
       name: 'user-by-id',
       server: 'api',

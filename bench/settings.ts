@@ -9,6 +9,7 @@ export const ALL_SCENARIOS = [
   'fastify-me',
   'live',
   'me',
+  'me-uncached',
   'user-by-id',
   'users-first',
   'users-deep',

@@ -206,6 +206,18 @@ export function compareFloors(report: Inputs): Comparison[] {
     ),
     ratio('API vs plain Fastify, GET /users/me', 'API ÷ Fastify, /users/me', 'me', 'fastify-me'),
     ratio(
+      'API GET /users/me, a new token every request (no cache hit) vs bare node:http',
+      '/users/me uncached ÷ node:http',
+      'me-uncached',
+      'baseline-me',
+    ),
+    ratio(
+      'API GET /users/me, a new token every request vs one token',
+      '/users/me uncached ÷ cached',
+      'me-uncached',
+      'me',
+    ),
+    ratio(
       'plain Fastify vs bare node:http, ping',
       'Fastify ÷ node:http, ping',
       'fastify-ping',

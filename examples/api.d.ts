@@ -53,9 +53,49 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description Answers 200 when the database answers `select 1` within a short timeout, else 503.
+         * @description Answers 200 when the database answers `select 1` within a short timeout and a signing key is loaded, else 503.
          */
         get: operations["ready"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Public keys (JWKS)
+         * @description The public keys that verify access tokens (pick the one named by the token’s `kid`). Cacheable for a few minutes; fetch again when a token names an unknown `kid`.
+         */
+        get: operations["getJwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/oauth-authorization-server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Authorization server metadata
+         * @description RFC 8414 metadata: the issuer, the token endpoint and the JWKS address, as absolute URLs on PUBLIC_URL.
+         */
+        get: operations["getAuthorizationServerMetadata"];
         put?: never;
         post?: never;
         delete?: never;
@@ -550,14 +590,14 @@ export interface components {
         /**
          * @description A new access token and refresh token; not to be cached
          * @example {
-         *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl",
+         *       "access_token": "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ilp4MXYwUEhIeExMbUI5eU8xbVgtV3oyZVV2eEo4dHBHUV8wWmp4VWpxSHMifQ.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl",
          *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w",
          *       "token_type": "bearer",
          *       "expires_in": 900
          *     }
          */
         TokenPair: {
-            /** @description JWT (HS256, `typ: at+jwt`); send as Bearer */
+            /** @description JWT (`typ: at+jwt`), signed with JWT_ALGORITHM (ES256 by default; verifiable with the keys at `/.well-known/jwks.json`); send as Bearer */
             access_token: string;
             /** @description Opaque; single use, rotated on refresh */
             refresh_token: string;
@@ -616,6 +656,63 @@ export interface components {
         HealthStatus: {
             /** @example ok */
             status: string;
+        };
+        /**
+         * @description The keys a verifier may meet: the current signing key, the next one, and retired ones until their tokens have expired. Empty when JWT_ALGORITHM=HS256.
+         * @example {
+         *       "keys": [
+         *         {
+         *           "kty": "EC",
+         *           "kid": "Zx1v0PHHxLLmB9yO1mX-Wz2eUvxJ8tpGQ_0ZjxUjqHs",
+         *           "alg": "ES256",
+         *           "use": "sig",
+         *           "crv": "P-256",
+         *           "x": "bSvQtSZdAbtNKJVczKbtu_TWDt_f2JOgOatgknzGu78",
+         *           "y": "-uWRfV2P4SVPkvhid39AjHx9ZOaG-FKHo9fKrJ_Evz4"
+         *         }
+         *       ]
+         *     }
+         */
+        JsonWebKeySet: {
+            keys: {
+                /** @description `EC` for ES256 (P-256), `OKP` for EdDSA (Ed25519) */
+                kty: "EC" | "OKP";
+                /** @description Key id: the RFC 7638 thumbprint; tokens name it in `kid` */
+                kid: string;
+                alg: "ES256" | "EdDSA";
+                /** @enum {string} */
+                use: "sig";
+                crv: "P-256" | "Ed25519";
+                /** @description Public parameter */
+                x: string;
+                /** @description Public parameter (EC only) */
+                y?: string;
+            }[];
+        };
+        /**
+         * @description RFC 8414 metadata: where tokens come from and the keys that verify them
+         * @example {
+         *       "issuer": "coffee-shop-api",
+         *       "token_endpoint": "https://auth.coffee.example/auth/login",
+         *       "jwks_uri": "https://auth.coffee.example/.well-known/jwks.json",
+         *       "grant_types_supported": [
+         *         "password",
+         *         "refresh_token"
+         *       ],
+         *       "token_endpoint_auth_methods_supported": [
+         *         "none"
+         *       ]
+         *     }
+         */
+        AuthorizationServerMetadata: {
+            /** @description The `iss` of every access token (JWT_ISSUER) */
+            issuer: string;
+            /** Format: uri */
+            token_endpoint: string;
+            /** Format: uri */
+            jwks_uri: string;
+            grant_types_supported: string[];
+            token_endpoint_auth_methods_supported: string[];
         };
     };
     responses: never;
@@ -707,6 +804,75 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getJwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keys a verifier may meet: the current signing key, the next one, and retired ones until their tokens have expired. Empty when JWT_ALGORITHM=HS256. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "keys": [
+                     *         {
+                     *           "kty": "EC",
+                     *           "kid": "Zx1v0PHHxLLmB9yO1mX-Wz2eUvxJ8tpGQ_0ZjxUjqHs",
+                     *           "alg": "ES256",
+                     *           "use": "sig",
+                     *           "crv": "P-256",
+                     *           "x": "bSvQtSZdAbtNKJVczKbtu_TWDt_f2JOgOatgknzGu78",
+                     *           "y": "-uWRfV2P4SVPkvhid39AjHx9ZOaG-FKHo9fKrJ_Evz4"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["JsonWebKeySet"];
+                };
+            };
+        };
+    };
+    getAuthorizationServerMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description RFC 8414 metadata: where tokens come from and the keys that verify them */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "issuer": "coffee-shop-api",
+                     *       "token_endpoint": "https://auth.coffee.example/auth/login",
+                     *       "jwks_uri": "https://auth.coffee.example/.well-known/jwks.json",
+                     *       "grant_types_supported": [
+                     *         "password",
+                     *         "refresh_token"
+                     *       ],
+                     *       "token_endpoint_auth_methods_supported": [
+                     *         "none"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AuthorizationServerMetadata"];
                 };
             };
         };
@@ -1033,7 +1199,7 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl",
+                     *       "access_token": "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ilp4MXYwUEhIeExMbUI5eU8xbVgtV3oyZVV2eEo4dHBHUV8wWmp4VWpxSHMifQ.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl",
                      *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w",
                      *       "token_type": "bearer",
                      *       "expires_in": 900
@@ -1143,7 +1309,7 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl",
+                     *       "access_token": "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ilp4MXYwUEhIeExMbUI5eU8xbVgtV3oyZVV2eEo4dHBHUV8wWmp4VWpxSHMifQ.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl",
                      *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w",
                      *       "token_type": "bearer",
                      *       "expires_in": 900

@@ -26,6 +26,7 @@ import { authRoutes } from './routes/auth.js'
 import { docsRoutes } from './routes/docs.js'
 import { healthRoutes } from './routes/health.js'
 import { usersRoutes } from './routes/users.js'
+import { wellKnownRoutes } from './routes/well-known.js'
 import { createServices, type Services } from './services/index.js'
 
 export interface AppDeps {
@@ -110,6 +111,10 @@ export async function buildApp(deps: AppDeps) {
         { name: 'auth', description: 'Sign-up, e-mail verification, login and tokens' },
         { name: 'users', description: 'The signed-in user, and user management for admins' },
         { name: 'operations', description: 'Health and metrics' },
+        {
+          name: 'keys',
+          description: 'Public keys and metadata, so other services can verify access tokens',
+        },
       ],
       components: {
         securitySchemes: {
@@ -129,10 +134,16 @@ export async function buildApp(deps: AppDeps) {
   const services =
     deps.services ??
     createServices({ config, database, mailer, clock, logger: deps.logger, metrics })
+  const { keyStore } = services
+  // Loaded before the first request; stopped (timer, listening connection) with the app.
+  await keyStore.start()
+  app.addHook('onClose', () => keyStore.stop())
   await app.register(healthRoutes, {
     prefix: '/health',
     ping: () => database.ping(READY_TIMEOUT_MS),
+    signingProblem: keyStore.problem,
   })
+  await app.register(wellKnownRoutes, { prefix: '/.well-known', config, keys: keyStore })
   await app.register(docsRoutes)
   await app.register(authRoutes, { prefix: '/auth', services, loginThrottleFor })
   await app.register(usersRoutes, { prefix: '/users', services, loginThrottleFor })

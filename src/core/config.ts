@@ -3,6 +3,7 @@ import { isIP, isIPv4 } from 'node:net'
 import { join, resolve } from 'node:path'
 import { checkEmail, checkPassword, normaliseEmail } from './credentials.js'
 import { createSecretKeyFile, ensurePrivateDirectory, readSecretKeyFile } from './private-files.js'
+import { JWT_ALGORITHMS, type JwtAlgorithm } from './signing-keys.js'
 
 /** Raised when the environment holds a bad value; each line names one variable. */
 export class ConfigError extends Error {
@@ -29,6 +30,14 @@ export interface Config {
   secretKey: string | null
   jwtIssuer: string
   jwtAudience: string
+  /** How access tokens are signed: an asymmetric key pair from the database, or HS256. */
+  jwtAlgorithm: JwtAlgorithm
+  /** The base of absolute URLs in metadata (no trailing slash). */
+  publicUrl: string
+  /** How often each instance reloads the signing keys (changes are also pushed). */
+  keyRefreshIntervalMs: number
+  /** Age at which the scheduler rotates the signing key; null = never on its own. */
+  signingKeyRotationMs: number | null
   accessTokenTtlMs: number
   refreshTokenTtlMs: number
   refreshReuseGraceMs: number
@@ -267,6 +276,39 @@ function checkFirstAdmin(read: Reader, env: Env) {
   return { email: email === null ? null : normaliseEmail(email), password }
 }
 
+/** JWT_ALGORITHM, spelled as in JWS headers (`es256` and `eddsa` are accepted too). */
+function readJwtAlgorithm(read: ReturnType<typeof createReader>): JwtAlgorithm {
+  const value = read.string('JWT_ALGORITHM', 'ES256')
+  const algorithm = JWT_ALGORITHMS.find((name) => name.toLowerCase() === value.toLowerCase())
+  return (
+    algorithm ?? read.fail('JWT_ALGORITHM', `must be one of ${JWT_ALGORITHMS.join(', ')}`, 'ES256')
+  )
+}
+
+/** PUBLIC_URL without its trailing slash; by default this host's port on localhost. */
+function readPublicUrl(read: ReturnType<typeof createReader>, port: number): string {
+  const url = read.url('PUBLIC_URL', ['http:', 'https:']) ?? `http://localhost:${port}`
+  return url.replace(/\/+$/, '')
+}
+
+/** Rotating more often than this would sign with keys verifiers may not have fetched yet. */
+const MIN_KEY_ROTATION_MS = 3_600_000
+
+/** SIGNING_KEY_ROTATION: a duration, or `off` (the default). */
+function readKeyRotation(read: ReturnType<typeof createReader>): number | null {
+  const value = read.optional('SIGNING_KEY_ROTATION')
+  if (value === null || value.toLowerCase() === 'off') return null
+  const parsed = parseDuration(value)
+  if (parsed === null || parsed < MIN_KEY_ROTATION_MS) {
+    return read.fail(
+      'SIGNING_KEY_ROTATION',
+      'must be off or a duration of at least 1h, like 90d',
+      null,
+    )
+  }
+  return parsed
+}
+
 /**
  * Parses and validates the environment once. Pure: the caller passes the variables
  * (tests hand in a plain object) and gets a frozen object back or a ConfigError.
@@ -308,16 +350,21 @@ export function loadConfig(env: Env): Readonly<Config> {
   const firstAdmin = checkFirstAdmin(read, env)
   const loginMaxFailures = read.integer('LOGIN_MAX_FAILURES', 10, 0, 1_000_000)
   const smtpUrl = read.url('SMTP_URL', ['smtp:', 'smtps:'])
+  const port = read.integer('PORT', 8000, 0, 65535)
   const config: Config = {
     nodeEnv,
     isProduction,
-    port: read.integer('PORT', 8000, 0, 65535),
+    port,
     host: read.string('HOST', '0.0.0.0'),
     databaseUrl: read.url('DATABASE_URL', ['postgres:', 'postgresql:']),
     dataDir: resolve(read.string('DATA_DIR', './data')),
     secretKey: read.problems.some((p) => p.startsWith('SECRET_KEY')) ? null : secretKey,
     jwtIssuer: read.string('JWT_ISSUER', 'coffee-shop-api'),
     jwtAudience: read.string('JWT_AUDIENCE', 'coffee-shop'),
+    jwtAlgorithm: readJwtAlgorithm(read),
+    publicUrl: readPublicUrl(read, port),
+    keyRefreshIntervalMs: read.duration('KEY_REFRESH_INTERVAL', '30s', 1_000),
+    signingKeyRotationMs: readKeyRotation(read),
     accessTokenTtlMs: read.duration('ACCESS_TOKEN_TTL', '15m', 1_000),
     refreshTokenTtlMs: read.duration('REFRESH_TOKEN_TTL', '30d', 1_000),
     refreshReuseGraceMs: read.duration('REFRESH_REUSE_GRACE', '10s', 0),

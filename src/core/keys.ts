@@ -11,6 +11,8 @@ export interface DerivedKeys {
   codeHmac: KeyObject
   /** HMAC naming an e-mail address in the log without revealing it. */
   logPseudonym: KeyObject
+  /** AES-256-GCM sealing the private signing keys stored in the database. */
+  signingKeySealing: KeyObject
 }
 
 /** HKDF `info` labels: changing one invalidates what was made with that key. */
@@ -18,6 +20,7 @@ const LABELS: Record<keyof DerivedKeys, string> = {
   accessToken: 'coffee-shop-api/access-token/hs256/v1',
   codeHmac: 'coffee-shop-api/one-time-code/hmac-sha256/v1',
   logPseudonym: 'coffee-shop-api/log-pseudonym/hmac-sha256/v1',
+  signingKeySealing: 'coffee-shop-api/signing-key-sealing/aes-256-gcm/v1',
 }
 const KEY_BYTES = 32
 
@@ -31,6 +34,7 @@ export function deriveKeys(secretKey: string): Readonly<DerivedKeys> {
     accessToken: derive(secretKey, LABELS.accessToken),
     codeHmac: derive(secretKey, LABELS.codeHmac),
     logPseudonym: derive(secretKey, LABELS.logPseudonym),
+    signingKeySealing: derive(secretKey, LABELS.signingKeySealing),
   })
 }
 

@@ -19,7 +19,24 @@ export interface Database {
   pool: pg.Pool | null
   /** Runs `select 1`; rejects when the database does not answer within `timeoutMs`. */
   ping(timeoutMs: number): Promise<void>
+  /**
+   * LISTENs on `channel` (a plain lower-case identifier): `onNotify` gets each payload
+   * NOTIFYed there by any process once its transaction commits. On a server this holds a
+   * connection of its own; `onLost` is called if it drops (listen again to resume).
+   * Resolves to the function that stops listening.
+   */
+  listen(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onLost: (error: Error) => void,
+  ): Promise<() => Promise<void>>
   close(): Promise<void>
+}
+
+const CHANNEL_NAME = /^[a-z_][a-z0-9_]*$/
+
+function checkChannel(channel: string) {
+  if (!CHANNEL_NAME.test(channel)) throw new Error(`not a channel name: ${channel}`)
 }
 
 export interface DatabaseOptions {
@@ -55,7 +72,43 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
     kind: 'postgres',
     pool,
     ping: (timeoutMs) => withTimeout(db.execute(sql`select 1`), timeoutMs),
+    listen: (channel, onNotify, onLost) => listenOnServer(url, channel, onNotify, onLost),
     close: () => pool.end(),
+  }
+}
+
+/** A dedicated connection: a pooled one would stop listening when it goes back to the pool. */
+async function listenOnServer(
+  url: string,
+  channel: string,
+  onNotify: (payload: string) => void,
+  onLost: (error: Error) => void,
+): Promise<() => Promise<void>> {
+  checkChannel(channel)
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 })
+  let stopping = false
+  const lost = (error: Error) => {
+    if (stopping) return
+    stopping = true
+    client.end().catch(() => {})
+    onLost(error)
+  }
+  client.on('notification', (message) => {
+    if (message.channel === channel) onNotify(message.payload ?? '')
+  })
+  client.on('error', lost)
+  client.on('end', () => lost(new Error('listening connection closed')))
+  try {
+    await client.connect()
+    await client.query(`listen ${channel}`)
+  } catch (error) {
+    stopping = true
+    await client.end().catch(() => {})
+    throw error
+  }
+  return async () => {
+    stopping = true
+    await client.end()
   }
 }
 
@@ -79,6 +132,14 @@ async function openPglite(path: string | null, template?: Blob): Promise<Databas
       kind: 'pglite',
       pool: null,
       ping: (timeoutMs) => withTimeout(db.execute(sql`select 1`), timeoutMs),
+      // One PGlite instance is one session in this process: its notifications stay here.
+      async listen(channel, onNotify) {
+        checkChannel(channel)
+        const unlisten = await client.listen(channel, onNotify)
+        return async () => {
+          if (!client.closed) await unlisten()
+        }
+      },
       async close() {
         await client.close()
         releaseLock()

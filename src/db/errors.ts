@@ -21,3 +21,13 @@ function constraintOf(error: unknown): string | undefined {
 /** True for a unique violation (23505) on the named constraint or index. */
 export const isUniqueViolation = (error: unknown, constraint: string) =>
   sqlState(error) === '23505' && constraintOf(error) === constraint
+
+/**
+ * The database's own words for an error (the innermost `cause`): Drizzle's wrapper adds
+ * the query and its bound parameters, which may hold secrets and must not be logged.
+ */
+export function databaseMessage(error: unknown): string {
+  let current = error
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause
+  return current instanceof Error ? current.message : String(error)
+}

@@ -18,6 +18,7 @@ import {
   ValidationErrorBodySchema,
 } from '../schemas/common.js'
 import { PatchUserBodySchema, UserListSchema, UserOutSchema } from '../schemas/users.js'
+import { AuthorizationServerMetadataSchema, JwksSchema } from '../schemas/well-known.js'
 
 /**
  * Every request and response shape gets a name in the OpenAPI document (its `$id`), so
@@ -41,6 +42,8 @@ const NAMED_SCHEMAS = [
   ErrorBodySchema,
   ValidationErrorBodySchema,
   HealthStatusSchema,
+  JwksSchema,
+  AuthorizationServerMetadataSchema,
 ]
 /** ErrorBodySchema's $id: the shape of every error but a 422. */
 const ERROR_BODY = 'ErrorBody'

@@ -5,11 +5,13 @@ import { errorResponses, HealthStatusSchema } from '../schemas/common.js'
 export interface HealthRoutesOptions {
   /** Resolves when the database answers `select 1` in time. */
   ping(): Promise<void>
+  /** Why this instance cannot issue tokens (no usable signing key), or null. */
+  signingProblem(): string | null
 }
 
 export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (
   app,
-  { ping },
+  { ping, signingProblem },
 ) => {
   app.get(
     '/live',
@@ -36,7 +38,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
         operationId: 'ready',
         security: [],
         description:
-          'Answers 200 when the database answers `select 1` within a short timeout, else 503.',
+          'Answers 200 when the database answers `select 1` within a short timeout and a signing key is loaded, else 503.',
         response: { 200: HealthStatusSchema, ...errorResponses(503) },
       },
       logLevel: 'warn',
@@ -47,6 +49,11 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
       } catch (error) {
         request.log.warn({ err: error }, 'readiness check failed')
         throw new AppError(503, 'service_unavailable', 'Database unavailable')
+      }
+      const problem = signingProblem()
+      if (problem !== null) {
+        request.log.error(`readiness check failed: cannot sign access tokens: ${problem}`)
+        throw new AppError(503, 'service_unavailable', 'No signing key available')
       }
       return { status: 'ok' }
     },

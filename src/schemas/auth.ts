@@ -107,7 +107,10 @@ export type ResetPasswordBody = Static<typeof ResetPasswordBodySchema>
 
 export const TokenPairSchema = Type.Object(
   {
-    access_token: Type.String({ description: 'JWT (HS256, `typ: at+jwt`); send as Bearer' }),
+    access_token: Type.String({
+      description:
+        'JWT (`typ: at+jwt`), signed with JWT_ALGORITHM (ES256 by default; verifiable with the keys at `/.well-known/jwks.json`); send as Bearer',
+    }),
     refresh_token: Type.String({ description: 'Opaque; single use, rotated on refresh' }),
     token_type: Type.Literal('bearer'),
     expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
@@ -117,7 +120,8 @@ export const TokenPairSchema = Type.Object(
     description: 'A new access token and refresh token; not to be cached',
     examples: [
       {
-        access_token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl',
+        access_token:
+          'eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ilp4MXYwUEhIeExMbUI5eU8xbVgtV3oyZVV2eEo4dHBHUV8wWmp4VWpxSHMifQ.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl',
         refresh_token: 'q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w',
         token_type: 'bearer',
         expires_in: 900,

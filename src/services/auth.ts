@@ -115,6 +115,9 @@ export function createAuthService(deps: AuthServiceDeps) {
 
   /** A new refresh token in `familyId` (a new login when omitted) and an access token. */
   async function issuePair(database: Db, user: UserRow, familyId = newId()): Promise<TokenPair> {
+    // Signed first: when no key can sign (a 503), no refresh token is stored for nothing.
+    // `sid` is the login, so a refreshed token keeps the one of the login it continues.
+    const access = tokens.issueAccessToken(user, familyId)
     const refreshToken = generateRefreshToken()
     await createRefreshTokensRepository(database).insert({
       id: newId(),
@@ -123,7 +126,6 @@ export function createAuthService(deps: AuthServiceDeps) {
       tokenHash: hashToken(refreshToken),
       expiresAt: new Date(clock.now().getTime() + config.refreshTokenTtlMs),
     })
-    const access = await tokens.issueAccessToken(user)
     return { accessToken: access.token, refreshToken, expiresInSeconds: access.expiresInSeconds }
   }
 

@@ -1,12 +1,14 @@
 import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
-import { keysFor } from '../core/keys.js'
+import { type DerivedKeys, keysFor } from '../core/keys.js'
 import type { Database } from '../db/client.js'
 import type { Mailer } from '../mailer.js'
 import type { Metrics } from '../metrics.js'
 import { createUsersRepository } from '../repositories/users.js'
 import { type AuthLogger, createAuthService } from './auth.js'
 import { createCodesService } from './codes.js'
+import { createKeyStore, type KeyStoreLogger } from './key-store.js'
+import { createSigningKeysService } from './signing-keys.js'
 import { createTokensService } from './tokens.js'
 import { createUsersService } from './users.js'
 
@@ -17,18 +19,61 @@ export interface ServiceDeps {
   clock: Clock
   /** Domain counters for /metrics; the worker and CLI may omit them. */
   metrics?: Metrics
-  /** Security events (refresh-token reuse); silent when omitted. */
-  logger?: AuthLogger
+  /** Security events (refresh-token reuse, key changes); silent when omitted. */
+  logger?: AuthLogger & KeyStoreLogger
 }
 
-const silentLogger: AuthLogger = { warn() {} }
+const silentLogger: AuthLogger & KeyStoreLogger = { info() {}, warn() {}, error() {} }
+
+/**
+ * The signing keys: the database side (create, rotate, revoke) and this process's loaded
+ * copy. Also used alone by the CLI and the benchmark, which need no mailer.
+ */
+export function createKeyServices(deps: {
+  config: Readonly<Config>
+  database: Database
+  clock: Clock
+  logger?: KeyStoreLogger
+  /** Derived from SECRET_KEY; derived here when omitted. */
+  keys?: Readonly<DerivedKeys>
+}) {
+  const { config, database, clock } = deps
+  const logger = deps.logger ?? silentLogger
+  const keys = deps.keys ?? keysFor(config.secretKey)
+  const signingKeys = createSigningKeysService({
+    db: database.db,
+    config,
+    clock,
+    encryptionKey: keys.signingKeySealing,
+    logger,
+  })
+  // Loaded by start() (buildApp); the worker and CLI never verify, so never start it.
+  const keyStore = createKeyStore({
+    database,
+    config,
+    clock,
+    logger,
+    signingKeys,
+    encryptionKey: keys.signingKeySealing,
+    hs256Key: keys.accessToken,
+  })
+  return { signingKeys, keyStore }
+}
 
 /** The one place where repositories and services are wired; the app, worker and CLI share it. */
 export function createServices({ config, database, mailer, clock, logger, metrics }: ServiceDeps) {
+  const log = logger ?? silentLogger
   const users = createUsersRepository(database.db)
   // Derived once here, at start: HKDF is not for every request.
   const keys = keysFor(config.secretKey)
-  const tokens = createTokensService({ config, clock, users, keys })
+  const { signingKeys, keyStore } = createKeyServices({
+    config,
+    database,
+    clock,
+    logger: log,
+    keys,
+  })
+  const tokens = createTokensService({ config, clock, users, keys: keyStore })
   const codes = createCodesService({
     config,
     keys,
@@ -45,11 +90,11 @@ export function createServices({ config, database, mailer, clock, logger, metric
     tokens,
     codes,
     users,
-    logger: logger ?? silentLogger,
+    logger: log,
     onReuseDetected: () => metrics?.reuseDetections.inc(),
   })
   const usersService = createUsersService({ config, db: database.db, clock, users })
-  return { tokens, auth, users: usersService }
+  return { tokens, auth, users: usersService, signingKeys, keyStore }
 }
 
 export type Services = ReturnType<typeof createServices>

@@ -3,7 +3,10 @@ import { buildApp } from '../../src/app.js'
 import type { Clock } from '../../src/core/clock.js'
 import { type Env, loadConfig } from '../../src/core/config.js'
 import { createLogger } from '../../src/core/logger.js'
+import type { Database } from '../../src/db/client.js'
 import { createMailer } from '../../src/mailer.js'
+import { createMetrics } from '../../src/metrics.js'
+import { createServices } from '../../src/services/index.js'
 import { createTestDatabase, type TestDatabase } from './database.js'
 import { startSmtpServer } from './smtp.js'
 
@@ -25,6 +28,19 @@ export function createTestClock(
   }
 }
 
+/** The tests' configuration: `env` overrides it as strings, as an operator would. */
+const testConfig = (env: Env) =>
+  loadConfig({
+    SECRET_KEY: TEST_SECRET,
+    BCRYPT_ROUNDS: '4',
+    RATE_LIMIT_MAX: '0',
+    LOGIN_MAX_FAILURES: '0',
+    LOGIN_ACCOUNT_MAX_FAILURES: '0',
+    RUN_SCHEDULER: 'false',
+    LOG_LEVEL: 'silent',
+    ...env,
+  })
+
 /**
  * The whole app on a fresh, migrated database (PGlite, or its own database on the server
  * when TEST_DATABASE_URL is set), with a real SMTP server receiving its mail.
@@ -38,17 +54,7 @@ export async function createTestApp(
 ) {
   const inbox = await startSmtpServer()
   const testDb = options.database ?? (await createTestDatabase())
-  const config = loadConfig({
-    SECRET_KEY: TEST_SECRET,
-    BCRYPT_ROUNDS: '4',
-    RATE_LIMIT_MAX: '0',
-    LOGIN_MAX_FAILURES: '0',
-    LOGIN_ACCOUNT_MAX_FAILURES: '0',
-    RUN_SCHEDULER: 'false',
-    LOG_LEVEL: 'silent',
-    SMTP_URL: inbox.url,
-    ...env,
-  })
+  const config = testConfig({ SMTP_URL: inbox.url, ...env })
   const clock = createTestClock()
   const logger = createLogger(config, options.logDestination)
   const mailer = createMailer({
@@ -57,12 +63,17 @@ export async function createTestApp(
     mailFrom: config.mailFrom,
     logger,
   })
-  const app = await buildApp({ config, database: testDb.database, mailer, clock, logger })
+  // Built here, as the server does, so tests reach the same services the app uses.
+  const metrics = createMetrics({ processMetrics: true })
+  const database = testDb.database
+  const services = createServices({ config, database, mailer, clock, logger, metrics })
+  const app = await buildApp({ config, database, mailer, clock, logger, metrics, services })
   await app.ready()
   return {
     app,
     config,
     clock,
+    services,
     inbox,
     database: testDb.database,
     db: testDb.database.db,
@@ -75,5 +86,34 @@ export async function createTestApp(
     },
   }
 }
+
+/**
+ * One more instance of the app on an existing database, as another process would be (its
+ * own services, key store and listening connection), without a database of its own.
+ * `logLines` collects its JSON log lines (at LOG_LEVEL, `info` when collecting).
+ */
+export async function createInstance(
+  database: Database,
+  env: Env = {},
+  options: { clock?: Clock; logLines?: string[] } = {},
+) {
+  const { logLines } = options
+  const config = testConfig({ ...(logLines ? { LOG_LEVEL: 'info' } : {}), ...env })
+  const clock = options.clock ?? createTestClock()
+  const logger = createLogger(config, logLines && { write: (line: string) => logLines.push(line) })
+  const mailer = createMailer({
+    smtpUrl: null,
+    transport: 'log',
+    mailFrom: config.mailFrom,
+    logger,
+  })
+  const metrics = createMetrics({ processMetrics: true })
+  const services = createServices({ config, database, mailer, clock, logger, metrics })
+  const app = await buildApp({ config, database, mailer, clock, logger, metrics, services })
+  await app.ready()
+  return { app, config, clock, services, close: () => app.close() }
+}
+
+export type TestInstance = Awaited<ReturnType<typeof createInstance>>
 
 export type TestApp = Awaited<ReturnType<typeof createTestApp>>

@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { newId } from '../../src/core/ids.js'
-import { keysFor } from '../../src/core/keys.js'
 import { hashPassword } from '../../src/core/security.js'
 import type { Db } from '../../src/db/client.js'
 import type { NewUserRow, UserRow } from '../../src/db/schema.js'
 import { createUsersRepository } from '../../src/repositories/users.js'
-import { createTokensService } from '../../src/services/tokens.js'
 import type { TestApp } from './app.js'
 
 /** A password no common-password list holds; every factory user gets it unless told otherwise. */
@@ -43,14 +41,8 @@ export async function makeUser(
 export const makeAdmin = (t: TestApp | Db, overrides: Partial<NewUserRow> = {}) =>
   makeUser(t, { role: 'admin', ...overrides })
 
-/** `Authorization` header with a real access token for `user`, signed with the test config. */
-export async function authHeaders(t: TestApp, user: UserRow): Promise<{ authorization: string }> {
-  const tokens = createTokensService({
-    config: t.config,
-    clock: t.clock,
-    users: createUsersRepository(t.db),
-    keys: keysFor(t.config.secretKey),
-  })
-  const { token } = await tokens.issueAccessToken(user)
+/** `Authorization` header with a real access token for `user`, signed by the app's current key. */
+export function authHeaders(t: TestApp, user: UserRow): { authorization: string } {
+  const { token } = t.services.tokens.issueAccessToken(user, newId())
   return { authorization: `Bearer ${token}` }
 }

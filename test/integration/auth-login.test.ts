@@ -31,11 +31,15 @@ function expectTokenResponse(response: Awaited<ReturnType<typeof form>>, userId:
     token_type: 'bearer',
     expires_in: 900,
   })
-  expect(decodeProtectedHeader(body.access_token)).toEqual({ alg: 'HS256', typ: 'at+jwt' })
+  // ES256 by default, naming the key that signed it, which the JWKS publishes.
+  const header = decodeProtectedHeader(body.access_token)
+  expect(header).toEqual({ alg: 'ES256', typ: 'at+jwt', kid: expect.any(String) })
+  expect(t.services.keyStore.jwks().keys.map((key) => key.kid)).toContain(header.kid)
   const claims = decodeJwt(body.access_token)
   expect(claims).toEqual({
     sub: userId,
     role: 'user',
+    sid: expect.stringMatching(/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/),
     iat: expect.any(Number),
     exp: (claims.iat as number) + 900,
     jti: expect.any(String),

@@ -1,10 +1,11 @@
-import { createHmac } from 'node:crypto'
+import { createHmac, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { eq } from 'drizzle-orm'
-import { SignJWT } from 'jose'
+import { decodeJwt, SignJWT } from 'jose'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { keysFor } from '../../src/core/keys.js'
 import { hashCode } from '../../src/core/security.js'
+import { generateSigningKeyPair } from '../../src/core/signing-keys.js'
 import { oneTimeCodes } from '../../src/db/schema.js'
 import { createMailer } from '../../src/mailer.js'
 import { createUsersRepository } from '../../src/repositories/users.js'
@@ -20,6 +21,7 @@ import {
   uniqueEmail,
   verifiedUser,
 } from '../helpers/auth-flow.js'
+import { b64, forgeJwt } from '../helpers/jwt.js'
 
 let t: TestApp
 beforeAll(async () => {
@@ -50,22 +52,18 @@ function expectRefused(response: Awaited<ReturnType<typeof refresh>>) {
   expect(response.json()).toEqual(invalidToken)
 }
 
-const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
-
-/** The access-token key the API derives from SECRET_KEY. */
+/** The HS256 key the API derives from SECRET_KEY. */
 const accessTokenKey = keysFor(TEST_SECRET).accessToken.export()
 
-/** A JWT built by hand, so every header field and claim type is under the test's control. */
-function forge(
-  header: Record<string, unknown>,
-  claims: Record<string, unknown>,
-  secret: Buffer | string = accessTokenKey,
-) {
-  const input = `${b64(header)}.${b64(claims)}`
-  const algorithm = header.alg === 'HS512' ? 'sha512' : 'sha256'
-  const signature = createHmac(algorithm, secret).update(input).digest('base64url')
-  return `${input}.${header.alg === 'none' ? '' : signature}`
+/** The app's current signing key (ES256 by default), to forge tokens it would accept. */
+function currentKey() {
+  const signer = t.services.keyStore.signer()
+  if (signer.algorithm === 'HS256') throw new Error('expected an asymmetric key')
+  return signer
 }
+
+const forge = (header: Record<string, unknown>, claims: Record<string, unknown>, key?: KeyObject) =>
+  forgeJwt(header, claims, key ?? currentKey().key)
 
 async function freshSession() {
   const user = await verifiedUser(t)
@@ -74,12 +72,13 @@ async function freshSession() {
 
 describe('access tokens', () => {
   let userId: string
-  const header = { alg: 'HS256', typ: 'at+jwt' }
+  const header = () => ({ alg: 'ES256', typ: 'at+jwt', kid: currentKey().kid })
   const claims = () => {
     const now = Math.floor(t.clock.now().getTime() / 1000)
     return {
       sub: userId,
       role: 'user',
+      sid: '01JD8X4ZQK3V7M2N5P6R8S9T0Y',
       iat: now,
       exp: now + 600,
       jti: '01JD8X4ZQK3V7M2N5P6R8S9T0W',
@@ -87,6 +86,10 @@ describe('access tokens', () => {
       aud: t.config.jwtAudience,
     }
   }
+  /** The current key's public half as PEM: what a key-confusion attack uses as HMAC secret. */
+  const publicPem = () =>
+    createPublicKey(currentKey().key).export({ format: 'pem', type: 'spki' }).toString()
+  const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
 
   beforeAll(async () => {
     userId = (await freshSession()).user.id
@@ -95,42 +98,72 @@ describe('access tokens', () => {
   it('accepts the issued token and a correctly forged one (the forger is sound)', async () => {
     const { tokens } = await freshSession()
     expect((await me(tokens.access_token)).statusCode).toBe(200)
-    const forged = await me(forge(header, claims()))
+    const forged = await me(forge(header(), claims()))
     expect(forged.statusCode).toBe(200)
     expect(forged.json().id).toBe(userId)
   })
 
   it.each([
-    ['alg none', () => forge({ alg: 'none', typ: 'at+jwt' }, claims())],
-    ['HS512', () => forge({ alg: 'HS512', typ: 'at+jwt' }, claims())],
-    ['no typ', () => forge({ alg: 'HS256' }, claims())],
-    ['typ JWT', () => forge({ alg: 'HS256', typ: 'JWT' }, claims())],
-    ['another key', () => forge(header, claims(), Buffer.from(`${TEST_SECRET}x`))],
-    ['the raw SECRET_KEY', () => forge(header, claims(), TEST_SECRET)],
-    ['a wrong audience', () => forge(header, { ...claims(), aud: 'someone-else' })],
-    ['a wrong issuer', () => forge(header, { ...claims(), iss: 'someone-else' })],
-    ['exp as a string', () => forge(header, { ...claims(), exp: String(claims().exp) })],
-    ['iat as a string', () => forge(header, { ...claims(), iat: String(claims().iat) })],
-    ['no jti', () => forge(header, { ...claims(), jti: undefined })],
-    ['an unknown role', () => forge(header, { ...claims(), role: 'owner' })],
-    ['a past exp', () => forge(header, { ...claims(), exp: claims().iat - 60 })],
-    ['an unknown subject', () => forge(header, { ...claims(), sub: '01JD8X4ZQK3V7M2N5P6R8S9T0W' })],
+    ['alg none', () => forgeJwt({ ...header(), alg: 'none' }, claims(), 'none')],
+    [
+      'HS256 with the public key as secret',
+      () => forgeJwt({ ...header(), alg: 'HS256' }, claims(), publicPem()),
+    ],
+    [
+      'HS256 with the public key as secret, no kid',
+      () => forgeJwt({ alg: 'HS256', typ: 'at+jwt' }, claims(), publicPem()),
+    ],
+    [
+      'HS256 with SECRET_KEY, issued after the keys were made',
+      () => {
+        const later = { ...claims(), iat: claims().iat + 1, exp: claims().exp + 1 }
+        return forgeJwt({ alg: 'HS256', typ: 'at+jwt' }, later, keysFor(TEST_SECRET).accessToken)
+      },
+    ],
+    ['HS512', () => forgeJwt({ alg: 'HS512', typ: 'at+jwt' }, claims(), TEST_SECRET)],
+    [
+      'EdDSA under the current kid',
+      () =>
+        forge({ ...header(), alg: 'EdDSA' }, claims(), generateSigningKeyPair('EdDSA').privateKey),
+    ],
+    ['another P-256 key under the current kid', () => forge(header(), claims(), attacker)],
+    ['an unknown kid', () => forge({ ...header(), kid: 'no-such-key' }, claims())],
+    ['no kid', () => forge({ alg: 'ES256', typ: 'at+jwt' }, claims())],
+    ['a kid that is a number', () => forge({ ...header(), kid: 7 }, claims())],
+    [
+      'its own key, private part and all, in the header',
+      () => forge({ ...header(), jwk: attacker.export({ format: 'jwk' }) }, claims(), attacker),
+    ],
+    [
+      'a key address in the header',
+      () => forge({ ...header(), jku: 'http://127.0.0.1:9/jwks.json' }, claims()),
+    ],
+    ['no typ', () => forge({ alg: 'ES256', kid: currentKey().kid }, claims())],
+    ['typ JWT', () => forge({ ...header(), typ: 'JWT' }, claims())],
+    ['a wrong audience', () => forge(header(), { ...claims(), aud: 'someone-else' })],
+    ['a wrong issuer', () => forge(header(), { ...claims(), iss: 'someone-else' })],
+    ['exp as a string', () => forge(header(), { ...claims(), exp: String(claims().exp) })],
+    ['iat as a string', () => forge(header(), { ...claims(), iat: String(claims().iat) })],
+    ['sid as a number', () => forge(header(), { ...claims(), sid: 7 })],
+    ['no jti', () => forge(header(), { ...claims(), jti: undefined })],
+    ['an unknown role', () => forge(header(), { ...claims(), role: 'owner' })],
+    ['a past exp', () => forge(header(), { ...claims(), exp: claims().iat - 60 })],
+    [
+      'an unknown subject',
+      () => forge(header(), { ...claims(), sub: '01JD8X4ZQK3V7M2N5P6R8S9T0W' }),
+    ],
   ])('rejects a token with %s: 401', async (_label, make) => {
     await expectRejected(make())
   })
 
-  it('takes a token signed with the derived key, and refuses one signed with SECRET_KEY itself (jose)', async () => {
-    const signWith = (key: Uint8Array) =>
-      new SignJWT({ role: 'user', jti: '01JD8X4ZQK3V7M2N5P6R8S9T0W' })
-        .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
-        .setSubject(userId)
-        .setIssuedAt(Math.floor(t.clock.now().getTime() / 1000))
-        .setExpirationTime(Math.floor(t.clock.now().getTime() / 1000) + 600)
-        .setIssuer(t.config.jwtIssuer)
-        .setAudience(t.config.jwtAudience)
-        .sign(key)
-    expect((await me(await signWith(accessTokenKey))).statusCode).toBe(200)
-    await expectRejected(await signWith(new TextEncoder().encode(TEST_SECRET)))
+  it('gives a refreshed token the sid of its login', async () => {
+    const { tokens } = await freshSession()
+    const next: Tokens = (await refresh(t, tokens.refresh_token)).json()
+    const sid = decodeJwt(tokens.access_token).sid
+    expect(sid).toEqual(expect.stringMatching(/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/))
+    expect(decodeJwt(next.access_token).sid).toBe(sid)
+    const other = await login(t, (await verifiedUser(t)).email)
+    expect(decodeJwt(other.access_token).sid).not.toBe(sid)
   })
 
   it('rejects a token whose payload was altered after signing', async () => {
@@ -207,13 +240,14 @@ describe('POST /auth/refresh', () => {
     const lines: string[] = []
     const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) })
     const mailer = createMailer({ smtpUrl: null, mailFrom: t.config.mailFrom, logger })
-    const { auth } = createServices({
+    const { auth, keyStore } = createServices({
       config: t.config,
       database: t.database,
       mailer,
       clock: t.clock,
       logger,
     })
+    await keyStore.reload()
     const { user, tokens } = await freshSession()
     await auth.refresh(tokens.refresh_token)
     t.clock.advance(t.config.refreshReuseGraceMs + 1_000)
@@ -297,5 +331,35 @@ describe('keys derived from SECRET_KEY', () => {
     expect(row?.codeHash).toBe(hashCode(keysFor(TEST_SECRET).codeHmac, scope, code))
     expect(row?.codeHash).not.toBe(hmac(accessTokenKey))
     expect(row?.codeHash).not.toBe(hmac(TEST_SECRET))
+  })
+})
+
+describe('JWT_ALGORITHM=HS256', () => {
+  let hs: TestApp
+  beforeAll(async () => {
+    hs = await createTestApp({ JWT_ALGORITHM: 'HS256' })
+  })
+  afterAll(() => hs.close())
+
+  it('takes a token signed with the derived key, and refuses one signed with SECRET_KEY itself (jose)', async () => {
+    const userId = (await verifiedUser(hs)).id
+    const now = Math.floor(hs.clock.now().getTime() / 1000)
+    const signWith = (key: Uint8Array) =>
+      new SignJWT({ role: 'user', jti: '01JD8X4ZQK3V7M2N5P6R8S9T0W' })
+        .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
+        .setSubject(userId)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 600)
+        .setIssuer(hs.config.jwtIssuer)
+        .setAudience(hs.config.jwtAudience)
+        .sign(key)
+    const meOn = (token: string) =>
+      hs.app.inject({
+        method: 'GET',
+        url: '/users/me',
+        headers: { authorization: `Bearer ${token}` },
+      })
+    expect((await meOn(await signWith(accessTokenKey))).statusCode).toBe(200)
+    expect((await meOn(await signWith(new TextEncoder().encode(TEST_SECRET)))).statusCode).toBe(401)
   })
 })

@@ -44,6 +44,8 @@ const CONTRACT: Record<string, 'public' | 'bearer'> = {
   'get /health/live': 'public',
   'get /health/ready': 'public',
   'get /metrics': 'public',
+  'get /.well-known/jwks.json': 'public',
+  'get /.well-known/oauth-authorization-server': 'public',
 }
 const BEARER = [{ OAuth2PasswordBearer: [] }]
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace'] as const
@@ -116,7 +118,8 @@ describe('the OpenAPI document', () => {
       await writeFile(join(dir, 'redocly.yaml'), 'extends:\n  - recommended\n')
       // Deliberate exceptions, each pinned to one place so anything new still fails:
       // the document is served by the API itself (clients use the origin they fetched it
-      // from), the service is private (no licence), and health and metrics have no client error.
+      // from), the service is private (no licence), and health, metrics and the published
+      // keys and metadata have no client error.
       await writeFile(
         join(dir, '.redocly.lint-ignore.yaml'),
         [
@@ -129,6 +132,8 @@ describe('the OpenAPI document', () => {
           "    - '#/paths/~1health~1live/get/responses'",
           "    - '#/paths/~1health~1ready/get/responses'",
           "    - '#/paths/~1metrics/get/responses'",
+          "    - '#/paths/~1.well-known~1jwks.json/get/responses'",
+          "    - '#/paths/~1.well-known~1oauth-authorization-server/get/responses'",
           '',
         ].join('\n'),
       )
@@ -187,7 +192,9 @@ describe('the OpenAPI document', () => {
         ? 'auth'
         : path.startsWith('/users')
           ? 'users'
-          : 'operations'
+          : path.startsWith('/.well-known/')
+            ? 'keys'
+            : 'operations'
       if (!operation.summary?.trim()) problems.push(`${key}: no summary`)
       if (!operation.description?.trim()) problems.push(`${key}: no description`)
       if (JSON.stringify(operation.tags) !== JSON.stringify([tag]))

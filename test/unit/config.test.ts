@@ -64,8 +64,48 @@ describe('loadConfig', () => {
       logLevel: 'info',
       sentryDsn: null,
       trustProxy: false,
+      jwtAlgorithm: 'ES256',
+      publicUrl: 'http://localhost:8000',
+      keyRefreshIntervalMs: 30_000,
+      signingKeyRotationMs: null,
     })
     expect(Object.isFrozen(config)).toBe(true)
+  })
+
+  it('reads the signing settings', () => {
+    expect(
+      loadConfig({
+        PORT: '9000',
+        JWT_ALGORITHM: 'eddsa',
+        KEY_REFRESH_INTERVAL: '5s',
+        SIGNING_KEY_ROTATION: '90d',
+      }),
+    ).toMatchObject({
+      jwtAlgorithm: 'EdDSA',
+      publicUrl: 'http://localhost:9000',
+      keyRefreshIntervalMs: 5_000,
+      signingKeyRotationMs: 90 * 86_400_000,
+    })
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.coffee.example//' }).publicUrl).toBe(
+      'https://auth.coffee.example',
+    )
+    expect(loadConfig({ JWT_ALGORITHM: 'HS256', SIGNING_KEY_ROTATION: 'OFF' })).toMatchObject({
+      jwtAlgorithm: 'HS256',
+      signingKeyRotationMs: null,
+    })
+    expect(
+      problemsOf({
+        JWT_ALGORITHM: 'RS256',
+        PUBLIC_URL: 'ftp://auth.example',
+        KEY_REFRESH_INTERVAL: 'soon',
+        SIGNING_KEY_ROTATION: '10m',
+      }),
+    ).toEqual([
+      'JWT_ALGORITHM: must be one of ES256, EdDSA, HS256 (got "RS256")',
+      'PUBLIC_URL: must be a URL starting with http: or https:// (got "ftp://auth.example")',
+      'KEY_REFRESH_INTERVAL: must be a duration like 30s, 15m, 12h or 2d (got "soon")',
+      'SIGNING_KEY_ROTATION: must be off or a duration of at least 1h, like 90d (got "10m")',
+    ])
   })
 
   it('parses every kind of value', () => {

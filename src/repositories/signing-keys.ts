@@ -1,0 +1,50 @@
+import { asc, eq, sql } from 'drizzle-orm'
+import type { Db } from '../db/client.js'
+import { type SigningKeyRow, signingKeys } from '../db/schema.js'
+
+/** The channel on which key changes are announced to every instance. */
+export const SIGNING_KEYS_CHANNEL = 'signing_keys'
+/** Any constant works; it only has to be the same in every process (migrations use ...001). */
+const SIGNING_KEYS_LOCK_KEY = 4_106_731_003
+
+export function createSigningKeysRepository(db: Db) {
+  return {
+    /** Every stored key, oldest first. */
+    async list(): Promise<SigningKeyRow[]> {
+      return db.select().from(signingKeys).orderBy(asc(signingKeys.createdAt), asc(signingKeys.kid))
+    },
+
+    async insert(values: typeof signingKeys.$inferInsert): Promise<SigningKeyRow> {
+      const [row] = await db.insert(signingKeys).values(values).returning()
+      if (!row) throw new Error('insert returned no row')
+      return row
+    },
+
+    async update(
+      kid: string,
+      values: Partial<typeof signingKeys.$inferInsert>,
+    ): Promise<SigningKeyRow | undefined> {
+      const [row] = await db
+        .update(signingKeys)
+        .set(values)
+        .where(eq(signingKeys.kid, kid))
+        .returning()
+      return row
+    },
+
+    /**
+     * Serialises key changes (first start, rotation, revocation) across every process until
+     * the transaction ends; call it first in that transaction.
+     */
+    async lockForChange(): Promise<void> {
+      await db.execute(sql`select pg_advisory_xact_lock(${SIGNING_KEYS_LOCK_KEY})`)
+    },
+
+    /** Announces a change to every listening instance; delivered when the transaction commits. */
+    async announce(payload: string): Promise<void> {
+      await db.execute(sql`select pg_notify(${SIGNING_KEYS_CHANNEL}, ${payload})`)
+    },
+  }
+}
+
+export type SigningKeysRepository = ReturnType<typeof createSigningKeysRepository>

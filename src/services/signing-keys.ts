@@ -1,0 +1,219 @@
+import type { KeyObject } from 'node:crypto'
+import type { Clock } from '../core/clock.js'
+import type { Config } from '../core/config.js'
+import { generateSigningKeyPair, isAsymmetric, sealPrivateKey } from '../core/signing-keys.js'
+import type { Db } from '../db/client.js'
+import type { SigningKeyRow } from '../db/schema.js'
+import { createSigningKeysRepository } from '../repositories/signing-keys.js'
+
+/** After the access-token TTL, how long a retired key stays: clock skew and slow reloads. */
+const RETENTION_MARGIN_MS = 5 * 60_000
+
+type KeyConfig = Pick<
+  Config,
+  'jwtAlgorithm' | 'accessTokenTtlMs' | 'keyRefreshIntervalMs' | 'signingKeyRotationMs'
+>
+
+/**
+ * How long a retired key stays published and accepted: an instance that has not reloaded
+ * yet may sign with it for up to KEY_REFRESH_INTERVAL, and each token lives ACCESS_TOKEN_TTL.
+ */
+export const signingKeyRetentionMs = (config: KeyConfig) =>
+  config.keyRefreshIntervalMs + config.accessTokenTtlMs + RETENTION_MARGIN_MS
+
+export interface KeyChangeLogger {
+  info(details: Record<string, unknown>, message: string): void
+}
+
+/** What a rotation did, by kid; logged, and printed by the CLI. */
+export interface Rotation {
+  retired: string | null
+  current: string
+  next: string
+}
+
+export type Revocation =
+  | {
+      status: 'revoked'
+      kid: string
+      /** The state it was in. */
+      state: SigningKeyRow['state']
+      /** The live keys afterwards. */
+      current: string | null
+      next: string | null
+    }
+  | { status: 'not_found' | 'already_revoked' }
+
+export interface SigningKeysDeps {
+  db: Db
+  config: Readonly<KeyConfig>
+  clock: Clock
+  /** AES-256-GCM key sealing the private keys (derived from SECRET_KEY). */
+  encryptionKey: KeyObject
+  logger: KeyChangeLogger
+}
+
+/**
+ * The signing keys in the database: creating the first set, rotating, revoking. Every
+ * change runs in one transaction under an advisory lock (so concurrent starts and
+ * rotations make one set) and announces itself to every instance on commit.
+ */
+export function createSigningKeysService(deps: SigningKeysDeps) {
+  const { db, config, clock, logger } = deps
+  const algorithm = config.jwtAlgorithm
+
+  async function createKey(
+    tx: Db,
+    state: 'current' | 'next',
+    extra: Partial<SigningKeyRow> = {},
+  ): Promise<SigningKeyRow> {
+    if (!isAsymmetric(algorithm)) throw new Error('HS256 has no signing keys')
+    const pair = generateSigningKeyPair(algorithm)
+    const now = clock.now()
+    return createSigningKeysRepository(tx).insert({
+      kid: pair.kid,
+      algorithm: pair.algorithm,
+      state,
+      publicJwk: { ...pair.publicJwk },
+      privateKey: sealPrivateKey(deps.encryptionKey, pair.kid, pair.privateKey),
+      createdAt: now,
+      activatedAt: state === 'current' ? now : null,
+      ...extra,
+    })
+  }
+
+  /** Within a locked transaction: the live keys, and whether they fit the configured algorithm. */
+  async function liveKeys(tx: Db) {
+    const rows = await createSigningKeysRepository(tx).list()
+    const current = rows.find((row) => row.state === 'current')
+    const next = rows.find((row) => row.state === 'next')
+    return { current, next, fits: (row?: SigningKeyRow) => row?.algorithm === algorithm }
+  }
+
+  /**
+   * Retires `current` (when there is one), makes `next` current when it fits the configured
+   * algorithm (else a new key), and makes a new next key. `tx` holds the lock.
+   */
+  async function rotateLocked(tx: Db, hs256Upgrade = false): Promise<Rotation> {
+    const keys = createSigningKeysRepository(tx)
+    const { current, next, fits } = await liveKeys(tx)
+    const now = clock.now()
+    if (current) await keys.update(current.kid, { state: 'retired', retiredAt: now })
+    if (next && !fits(next)) await keys.update(next.kid, { state: 'retired', retiredAt: now })
+    const hs256AcceptedUntil = hs256Upgrade
+      ? new Date(now.getTime() + config.accessTokenTtlMs)
+      : null
+    const promoted =
+      next && fits(next)
+        ? await keys.update(next.kid, { state: 'current', activatedAt: now, hs256AcceptedUntil })
+        : await createKey(tx, 'current', { hs256AcceptedUntil })
+    if (!promoted) throw new Error('the next signing key vanished during rotation')
+    const created = await createKey(tx, 'next')
+    await keys.announce('rotated')
+    return { retired: current?.kid ?? null, current: promoted.kid, next: created.kid }
+  }
+
+  const inLockedTransaction = <T>(work: (tx: Db) => Promise<T>) =>
+    db.transaction(async (tx) => {
+      await createSigningKeysRepository(tx).lockForChange()
+      return work(tx)
+    })
+
+  const logRotation = (rotation: Rotation, reason: string) =>
+    logger.info(
+      { event: 'signing_key_rotated', reason, ...rotation },
+      `signing key rotated (${reason}): ${rotation.current} now signs, ${rotation.next} is next` +
+        (rotation.retired ? `, ${rotation.retired} retired` : ''),
+    )
+
+  return {
+    list: () => createSigningKeysRepository(db).list(),
+
+    /**
+     * At start: a current and a next key of the configured algorithm, made once however
+     * many instances start together. Where no key signed before (a new database, or an
+     * upgrade from HS256), HS256 tokens stay valid for one access-token lifetime.
+     * Null when nothing had to change.
+     */
+    async ensureKeys(): Promise<Rotation | null> {
+      if (!isAsymmetric(algorithm)) return null
+      const rotation = await inLockedTransaction(async (tx) => {
+        const { current, next, fits } = await liveKeys(tx)
+        if (fits(current) && fits(next)) return null
+        if (current && fits(current)) {
+          if (next) {
+            await createSigningKeysRepository(tx).update(next.kid, {
+              state: 'retired',
+              retiredAt: clock.now(),
+            })
+          }
+          const created = await createKey(tx, 'next')
+          await createSigningKeysRepository(tx).announce('next')
+          return { retired: next?.kid ?? null, current: current.kid, next: created.kid }
+        }
+        return rotateLocked(tx, current === undefined)
+      })
+      if (rotation) logRotation(rotation, `start with JWT_ALGORITHM=${algorithm}`)
+      return rotation
+    },
+
+    /** `keys rotate`: the next key signs from now on (every instance within seconds). */
+    async rotate(reason = 'manual'): Promise<Rotation> {
+      if (!isAsymmetric(algorithm)) {
+        throw new Error('JWT_ALGORITHM is HS256: there are no signing keys to rotate')
+      }
+      const rotation = await inLockedTransaction((tx) => rotateLocked(tx))
+      logRotation(rotation, reason)
+      return rotation
+    },
+
+    /** The scheduler's SIGNING_KEY_ROTATION: rotates when the current key is old enough. */
+    async rotateIfDue(): Promise<Rotation | null> {
+      const maxAge = config.signingKeyRotationMs
+      if (maxAge === null || !isAsymmetric(algorithm)) return null
+      const rotation = await inLockedTransaction(async (tx) => {
+        const { current } = await liveKeys(tx)
+        const since = current?.activatedAt ?? current?.createdAt
+        if (since && clock.now().getTime() - since.getTime() < maxAge) return null
+        return rotateLocked(tx)
+      })
+      if (rotation) logRotation(rotation, 'scheduled')
+      return rotation
+    },
+
+    /**
+     * `keys revoke KID`: the key is refused and unpublished at once, everywhere, and its
+     * private part erased. A revoked current key is replaced by the next one, a revoked
+     * next key by a new one.
+     */
+    async revoke(kid: string): Promise<Revocation> {
+      const result = await inLockedTransaction(async (tx): Promise<Revocation> => {
+        const keys = createSigningKeysRepository(tx)
+        const row = (await keys.list()).find((candidate) => candidate.kid === kid)
+        if (!row) return { status: 'not_found' }
+        if (row.state === 'revoked') return { status: 'already_revoked' }
+        await keys.update(kid, { state: 'revoked', revokedAt: clock.now(), privateKey: null })
+        if (row.state === 'current' && isAsymmetric(algorithm)) await rotateLocked(tx)
+        if (row.state === 'next' && isAsymmetric(algorithm)) await createKey(tx, 'next')
+        await keys.announce(`revoked:${kid}`)
+        const live = await liveKeys(tx)
+        return {
+          status: 'revoked',
+          kid,
+          state: row.state,
+          current: live.current?.kid ?? null,
+          next: live.next?.kid ?? null,
+        }
+      })
+      if (result.status === 'revoked') {
+        logger.info(
+          { event: 'signing_key_revoked', kid, previousState: result.state },
+          `signing key ${kid} revoked (was ${result.state})`,
+        )
+      }
+      return result
+    },
+  }
+}
+
+export type SigningKeysService = ReturnType<typeof createSigningKeysService>

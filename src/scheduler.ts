@@ -3,8 +3,10 @@ import type { Logger } from 'pino'
 import type { Clock } from './core/clock.js'
 import type { Config } from './core/config.js'
 import type { Database, Db } from './db/client.js'
+import { databaseMessage } from './db/errors.js'
 import * as schema from './db/schema.js'
 import { type CleanupDeps, type CleanupResult, createCleanupService } from './services/cleanup.js'
+import type { SigningKeysService } from './services/signing-keys.js'
 
 /** Any constant works; it only has to be the same in every process (migrations use ...001). */
 export const CLEANUP_LOCK_KEY = 4_106_731_002
@@ -16,6 +18,11 @@ export interface SchedulerDeps {
   config: Pick<Config, 'unverifiedUserTtlMs' | 'cleanupIntervalMs'>
   clock: Clock
   logger: Pick<Logger, 'info' | 'error'>
+  /**
+   * Rotated when SIGNING_KEY_ROTATION says so, and retired or revoked keys deleted once no
+   * token needs them, each round before the cleanup. The service logs what it changed.
+   */
+  signingKeys?: Pick<SigningKeysService, 'maintain'>
   /** Passed to the cleanup service: the hook for a deleted-rows metric. */
   onDeleted?: CleanupDeps['onDeleted']
   batchSize?: number
@@ -77,8 +84,9 @@ async function withCleanupLock(
 }
 
 /**
- * Runs a cleanup round every `cleanupIntervalMs` (the first one at start), one at a time
- * across every process sharing the database. `stop()` lets the batch in flight finish.
+ * Every `cleanupIntervalMs` (the first time at start): the signing-key maintenance, then a
+ * cleanup round, one at a time across every process sharing the database. `stop()` lets
+ * the batch in flight finish.
  */
 export function createScheduler(deps: SchedulerDeps) {
   const abort = new AbortController()
@@ -98,8 +106,22 @@ export function createScheduler(deps: SchedulerDeps) {
     )
   }
 
-  async function tick() {
-    timer = null
+  async function maintainKeys() {
+    if (deps.signingKeys === undefined) return
+    try {
+      await deps.signingKeys.maintain()
+    } catch (error) {
+      // The database's words only: a failed insert's parameters hold a sealed private key.
+      deps.logger.error(
+        { reason: databaseMessage(error) },
+        'signing-key maintenance failed; retrying at the next interval',
+      )
+    }
+  }
+
+  /** One round as the timer runs it: the key maintenance, then the cleanup; both logged. */
+  async function runRound() {
+    await maintainKeys()
     try {
       const outcome = await runOnce()
       if (outcome.status === 'skipped') {
@@ -118,7 +140,8 @@ export function createScheduler(deps: SchedulerDeps) {
 
   function schedule(delayMs: number) {
     timer = setTimeout(() => {
-      running = tick().finally(() => {
+      timer = null
+      running = runRound().finally(() => {
         running = null
         if (!stopped) schedule(deps.config.cleanupIntervalMs)
       })
@@ -126,8 +149,9 @@ export function createScheduler(deps: SchedulerDeps) {
   }
 
   return {
-    /** One round now, under the lock; what the CLI runs. Does not log. */
+    /** One cleanup round now, under the lock; what the CLI runs. Does not log. */
     runOnce,
+    runRound,
     start() {
       if (stopped || timer !== null || running !== null) return
       schedule(0)

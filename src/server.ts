@@ -32,6 +32,7 @@ async function main() {
         config,
         clock: systemClock,
         logger,
+        signingKeys: services.signingKeys,
         onDeleted: (kind, count) =>
           metrics.cleanupDeletions.inc({ kind: CLEANUP_KIND_LABELS[kind] }, count),
       })

@@ -1,4 +1,4 @@
-import { asc, eq, sql } from 'drizzle-orm'
+import { and, asc, eq, lt, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.js'
 import { type SigningKeyRow, signingKeys } from '../db/schema.js'
 
@@ -30,6 +30,22 @@ export function createSigningKeysRepository(db: Db) {
         .where(eq(signingKeys.kid, kid))
         .returning()
       return row
+    },
+
+    /**
+     * Retired keys retired before `cutoff` and revoked keys revoked before it: every token
+     * they signed has expired. Returns what it deleted.
+     */
+    async deleteUnusedBefore(cutoff: Date): Promise<Pick<SigningKeyRow, 'kid' | 'state'>[]> {
+      return db
+        .delete(signingKeys)
+        .where(
+          or(
+            and(eq(signingKeys.state, 'retired'), lt(signingKeys.retiredAt, cutoff)),
+            and(eq(signingKeys.state, 'revoked'), lt(signingKeys.revokedAt, cutoff)),
+          ),
+        )
+        .returning({ kid: signingKeys.kid, state: signingKeys.state })
     },
 
     /**

@@ -14,6 +14,11 @@ export interface KeySnapshot {
   signer: TokenSigner | null
   /** Keys of the configured algorithm that verify: current, next, retired until expiry. */
   publicKeys: ReadonlyMap<string, KeyObject>
+  /**
+   * Kids in the table that do not verify and never will again (revoked, retired past their
+   * retention, another algorithm): a token naming one is refused without reloading.
+   */
+  refusedKids: ReadonlySet<string>
   /** Everything published, whatever its algorithm. */
   jwks: { keys: PublicJwk[] }
   /** After an upgrade from HS256: until when, and for tokens issued before which second. */
@@ -25,6 +30,7 @@ export interface KeySnapshot {
 export const emptySnapshot = (problem: string | null): KeySnapshot => ({
   signer: null,
   publicKeys: new Map(),
+  refusedKids: new Set(),
   jwks: { keys: [] },
   hs256Window: null,
   problem,
@@ -97,10 +103,12 @@ export function buildKeySnapshot(rows: SigningKeyRow[], context: SnapshotContext
   for (const jwk of published) {
     if (jwk.alg === context.algorithm) publicKeys.set(jwk.kid, publicKeyOf(jwk))
   }
+  const refusedKids = new Set(rows.map((row) => row.kid).filter((kid) => !publicKeys.has(kid)))
   const upgrade = rows.find((row) => row.hs256AcceptedUntil !== null)
   return {
     ...currentSigner(rows, context),
     publicKeys,
+    refusedKids,
     jwks: { keys: published },
     hs256Window: upgrade?.hs256AcceptedUntil
       ? {

@@ -161,11 +161,13 @@ export function createKeyStore(deps: KeyStoreDeps) {
 
     /**
      * A token names `kid`, which is not loaded: reload (at most every few seconds, the
-     * others wait for that reload) and tell whether it is known now.
+     * others wait for that reload) and tell whether it is known now. A kid the table holds
+     * but refuses (revoked, expired) is refused without a reload.
      */
     async reloadForUnknownKid(kid: string): Promise<boolean> {
       const now = clock.now().getTime()
-      if (hs256Mode) return false
+      // A revoked or expired key stays refused: no reload would change that.
+      if (hs256Mode || snapshot.refusedKids.has(kid)) return false
       if (unknownKidReload === null || now - unknownKidReload.at >= UNKNOWN_KID_RELOAD_MS) {
         unknownKidReload = { at: now, done: reload() }
       }

@@ -92,7 +92,8 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
 
   /**
    * Retires `current` (when there is one), makes `next` current when it fits the configured
-   * algorithm (else a new key), and makes a new next key. `tx` holds the lock.
+   * algorithm (else a new key), and makes a new next key. `tx` holds the lock; the caller
+   * announces the change (once: each NOTIFY makes every instance reload).
    */
   async function rotateLocked(tx: Db, hs256Upgrade = false): Promise<Rotation> {
     const keys = createSigningKeysRepository(tx)
@@ -109,8 +110,13 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
         : await createKey(tx, 'current', { hs256AcceptedUntil })
     if (!promoted) throw new Error('the next signing key vanished during rotation')
     const created = await createKey(tx, 'next')
-    await keys.announce('rotated')
     return { retired: current?.kid ?? null, current: promoted.kid, next: created.kid }
+  }
+
+  const rotateAndAnnounce = async (tx: Db, hs256Upgrade = false) => {
+    const rotation = await rotateLocked(tx, hs256Upgrade)
+    await createSigningKeysRepository(tx).announce('rotated')
+    return rotation
   }
 
   const inLockedTransaction = <T>(work: (tx: Db) => Promise<T>) =>
@@ -125,6 +131,46 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
       `signing key rotated (${reason}): ${rotation.current} now signs, ${rotation.next} is next` +
         (rotation.retired ? `, ${rotation.retired} retired` : ''),
     )
+
+  /**
+   * The scheduler's SIGNING_KEY_ROTATION: rotates once the current key has signed for that
+   * long. Never makes the first key: that is the API's start (ensureKeys), which alone
+   * knows whether tokens of before an upgrade from HS256 need their window.
+   */
+  async function rotateIfDue(): Promise<Rotation | null> {
+    const maxAge = config.signingKeyRotationMs
+    if (maxAge === null || !isAsymmetric(algorithm)) return null
+    const rotation = await inLockedTransaction(async (tx) => {
+      const { current } = await liveKeys(tx)
+      if (current === undefined) return null
+      const since = current.activatedAt ?? current.createdAt
+      if (clock.now().getTime() - since.getTime() < maxAge) return null
+      return rotateAndAnnounce(tx)
+    })
+    if (rotation) logRotation(rotation, 'scheduled')
+    return rotation
+  }
+
+  /**
+   * Deletes retired and revoked keys once every token they signed has expired: they left
+   * the JWKS at that moment already (key-snapshot.ts applies the same retention).
+   */
+  async function deleteExpired(): Promise<string[]> {
+    const cutoff = new Date(clock.now().getTime() - signingKeyRetentionMs(config))
+    const deleted = await inLockedTransaction(async (tx) => {
+      const keys = createSigningKeysRepository(tx)
+      const rows = await keys.deleteUnusedBefore(cutoff)
+      if (rows.length > 0) await keys.announce('deleted')
+      return rows
+    })
+    for (const { kid, state } of deleted) {
+      logger.info(
+        { event: 'signing_key_deleted', kid, previousState: state },
+        `signing key ${kid} deleted (${state}; every token it signed has expired)`,
+      )
+    }
+    return deleted.map((row) => row.kid)
+  }
 
   return {
     list: () => createSigningKeysRepository(db).list(),
@@ -151,7 +197,7 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
           await createSigningKeysRepository(tx).announce('next')
           return { retired: next?.kid ?? null, current: current.kid, next: created.kid }
         }
-        return rotateLocked(tx, current === undefined)
+        return rotateAndAnnounce(tx, current === undefined)
       })
       if (rotation) logRotation(rotation, `start with JWT_ALGORITHM=${algorithm}`)
       return rotation
@@ -162,23 +208,18 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
       if (!isAsymmetric(algorithm)) {
         throw new Error('JWT_ALGORITHM is HS256: there are no signing keys to rotate')
       }
-      const rotation = await inLockedTransaction((tx) => rotateLocked(tx))
+      const rotation = await inLockedTransaction((tx) => rotateAndAnnounce(tx))
       logRotation(rotation, reason)
       return rotation
     },
 
-    /** The scheduler's SIGNING_KEY_ROTATION: rotates when the current key is old enough. */
-    async rotateIfDue(): Promise<Rotation | null> {
-      const maxAge = config.signingKeyRotationMs
-      if (maxAge === null || !isAsymmetric(algorithm)) return null
-      const rotation = await inLockedTransaction(async (tx) => {
-        const { current } = await liveKeys(tx)
-        const since = current?.activatedAt ?? current?.createdAt
-        if (since && clock.now().getTime() - since.getTime() < maxAge) return null
-        return rotateLocked(tx)
-      })
-      if (rotation) logRotation(rotation, 'scheduled')
-      return rotation
+    rotateIfDue,
+    deleteExpired,
+
+    /** One scheduler round: rotate when due, then delete the keys no token needs any more. */
+    async maintain(): Promise<{ rotation: Rotation | null; deleted: string[] }> {
+      const rotation = await rotateIfDue()
+      return { rotation, deleted: await deleteExpired() }
     },
 
     /**

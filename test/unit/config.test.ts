@@ -202,6 +202,24 @@ describe('loadConfig', () => {
     ])
   })
 
+  it('reports a refused value once, not again against the variables it depends on', () => {
+    expect(problemsOf({ LOGIN_MAX_FAILURES: '50', LOGIN_ACCOUNT_MAX_FAILURES: 'y' })).toEqual([
+      'LOGIN_ACCOUNT_MAX_FAILURES: must be an integer from 0 to 1000000 (got "y")',
+    ])
+    // Nor is a good value checked against a refused one.
+    expect(problemsOf({ LOGIN_MAX_FAILURES: 'x', LOGIN_ACCOUNT_MAX_FAILURES: '5' })).toEqual([
+      'LOGIN_MAX_FAILURES: must be an integer from 0 to 1000000 (got "x")',
+    ])
+    expect(problemsOf({ MAIL_TRANSPORT: 'smtp', SMTP_URL: 'http://mx' })).toEqual([
+      'SMTP_URL: must be a URL starting with smtp: or smtps:// (got "http://mx")',
+    ])
+    expect(
+      problemsOf({ NODE_ENV: 'production', SECRET_KEY: 'short', BCRYPT_ROUNDS: '3' }).map(
+        (p) => p.split(':')[0],
+      ),
+    ).toEqual(['SECRET_KEY', 'BCRYPT_ROUNDS', 'SMTP_URL'])
+  })
+
   it('requires a strong SECRET_KEY in production', () => {
     expect(problemsOf({ NODE_ENV: 'production', MAIL_TRANSPORT: 'log' })).toEqual([
       'SECRET_KEY: is required when NODE_ENV=production (at least 32 bytes)',
@@ -217,6 +235,19 @@ describe('loadConfig', () => {
     expect(
       problemsOf({ FIRST_ADMIN_EMAIL: 'a@example.com', FIRST_ADMIN_PASSWORD: 'short' })[0],
     ).toContain('FIRST_ADMIN_PASSWORD')
+    // Set alone, each is still checked: one start names every problem.
+    expect(problemsOf({ FIRST_ADMIN_EMAIL: 'bad' })).toEqual([
+      'FIRST_ADMIN_EMAIL: Not a valid e-mail address (got "bad")',
+      'FIRST_ADMIN_EMAIL, FIRST_ADMIN_PASSWORD: set both or neither',
+    ])
+    expect(problemsOf({ FIRST_ADMIN_PASSWORD: 'short' })).toEqual([
+      'FIRST_ADMIN_PASSWORD: Password must be 8 to 128 characters',
+      'FIRST_ADMIN_EMAIL, FIRST_ADMIN_PASSWORD: set both or neither',
+    ])
+    // An empty variable is an unset one.
+    expect(loadConfig({ FIRST_ADMIN_EMAIL: ' ', FIRST_ADMIN_PASSWORD: '' }).firstAdminEmail).toBe(
+      null,
+    )
   })
 })
 

@@ -1,37 +1,47 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import type { Metrics } from '../metrics.js'
 
 /** Requests that matched no route share one label, so scanners cannot explode cardinality. */
 const UNMATCHED = '(unmatched)'
 
-type Outcome = (metrics: Metrics, status: number) => void
+type Count = (metrics: Metrics, status: number) => void
 
 /**
- * Domain counters read from the outcome of the contract's routes, so the auth routes and
- * services stay free of metrics code. Reuse detections and cleanup deletions happen
- * inside services and are counted there.
+ * Domain counters fed by the answers of the routes that declare an `outcome` in their
+ * config, so the auth routes and services stay free of metrics code. Reuse detections
+ * and cleanup deletions happen inside services and are counted there.
  */
-const OUTCOMES: Record<string, Outcome> = {
-  'POST /auth/signup': (m, status) => {
+const OUTCOMES = {
+  signup: (m, status) => {
     if (status === 201) m.signups.inc()
   },
-  'POST /auth/verify': (m, status) => {
+  verification: (m, status) => {
     if (status === 200) m.verifications.inc()
   },
-  'POST /auth/login': (m, status) => {
+  login: (m, status) => {
     if (status === 200) m.logins.inc({ result: 'success' })
     else if (status === 401 || status === 403) m.logins.inc({ result: 'failure' })
   },
-  'POST /auth/refresh': (m, status) => {
+  refresh: (m, status) => {
     if (status === 200) m.tokenRefreshes.inc()
   },
+} satisfies Record<string, Count>
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The domain counter of /metrics this route's answer feeds. */
+    outcome?: keyof typeof OUTCOMES
+  }
 }
+
+const outcomeOf = (config: FastifyContextConfig | undefined) =>
+  config?.outcome === undefined ? undefined : OUTCOMES[config.outcome]
 
 interface Series {
   requests: { inc(): void }
   duration: { observe(value: number): void }
-  outcome: Outcome | undefined
+  outcome: Count | undefined
 }
 
 /**
@@ -41,7 +51,9 @@ interface Series {
  */
 function createObserver(metrics: Metrics) {
   const cache = new Map<string, Series>()
-  const seriesOf = (route: string, method: string, statusCode: number) => {
+  const seriesOf = (request: FastifyRequest, statusCode: number) => {
+    const route = request.routeOptions.url ?? UNMATCHED
+    const method = request.method
     const key = `${method} ${route} ${statusCode}`
     let series = cache.get(key)
     if (!series) {
@@ -49,7 +61,7 @@ function createObserver(metrics: Metrics) {
       series = {
         requests: metrics.httpRequests.labels(labels),
         duration: metrics.httpDuration.labels(labels),
-        outcome: OUTCOMES[`${method} ${route}`],
+        outcome: outcomeOf(request.routeOptions.config),
       }
       cache.set(key, series)
     }
@@ -57,7 +69,7 @@ function createObserver(metrics: Metrics) {
   }
   return (request: FastifyRequest, reply: FastifyReply) => {
     const statusCode = reply.statusCode
-    const series = seriesOf(request.routeOptions.url ?? UNMATCHED, request.method, statusCode)
+    const series = seriesOf(request, statusCode)
     series.requests.inc()
     series.duration.observe(reply.elapsedTime / 1_000)
     series.outcome?.(metrics, statusCode)

@@ -13,19 +13,26 @@ import {
 } from './rate-limit-store.js'
 
 /**
- * The routes an attacker hammers: account creation, password and code guessing, mail
- * bombing.
+ * Which request limit a route is under, declared in its `config` (`requestLimit`) rather
+ * than looked up by URL, so renaming or adding a route cannot silently drop a limit.
  */
-export const SENSITIVE_ROUTES = [
-  '/auth/signup',
-  '/auth/login',
-  '/auth/verify',
-  '/auth/verify/resend',
-  '/auth/password/forgot',
-  '/auth/password/reset',
-]
-/** Probes from load balancers and orchestrators must never be throttled. */
-const EXEMPT_PREFIX = '/health/'
+export type RequestLimit =
+  /**
+   * `AUTH_RATE_LIMIT_MAX` per window, each route its own budget: what an attacker hammers
+   * (account creation, password and code guessing, mail bombing).
+   */
+  | 'strict'
+  /** `RATE_LIMIT_MAX` per window, one budget shared by every route: the default. */
+  | 'default'
+  /** Never limited: probes from load balancers and orchestrators. */
+  | 'none'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route's request limit; `default` when absent. */
+    requestLimit?: RequestLimit
+  }
+}
 
 export type RateLimitConfig = LoginThrottleConfig &
   Pick<
@@ -38,8 +45,9 @@ export type LoginThrottleFor = (request: FastifyRequest) => LoginThrottle
 
 /**
  * Per-client request limits (`RATE_LIMIT_MAX` per `RATE_LIMIT_WINDOW`, stricter
- * `AUTH_RATE_LIMIT_MAX` on the sensitive routes), and the counters of the login throttle
- * (plugins/login-throttle.ts), returned for the routes that check passwords.
+ * `AUTH_RATE_LIMIT_MAX` on the routes declaring `requestLimit: 'strict'`), and the counters
+ * of the login throttle (plugins/login-throttle.ts), returned for the routes that check
+ * passwords.
  * Counters live in Redis when `REDIS_URL` is set, so instances share them.
  * Must be registered before the routes: it works through an onRoute hook.
  */
@@ -56,9 +64,11 @@ export async function registerRateLimits(
     : () => unthrottled
   if (config.rateLimitMax === 0) return loginThrottleFor
 
+  const strict = config.authRateLimitMax > 0
   app.addHook('onRoute', (route) => {
-    if (route.url.startsWith(EXEMPT_PREFIX)) setRateLimit(route, false)
-    else if (config.authRateLimitMax > 0 && isSensitive(route)) {
+    const requestLimit = route.config?.requestLimit ?? 'default'
+    if (requestLimit === 'none') setRateLimit(route, false)
+    else if (requestLimit === 'strict' && strict) {
       setRateLimit(route, { max: config.authRateLimitMax, timeWindow: config.rateLimitWindowMs })
     }
   })
@@ -73,12 +83,8 @@ export async function registerRateLimits(
   return loginThrottleFor
 }
 
-const isSensitive = (route: RouteOptions) =>
-  SENSITIVE_ROUTES.includes(route.url) &&
-  (route.method === 'POST' || (Array.isArray(route.method) && route.method.includes('POST')))
-
 function setRateLimit(route: RouteOptions, value: { max: number; timeWindow: number } | false) {
-  // A limit the route declares itself wins over the one set here by URL.
+  // A @fastify/rate-limit setting the route declares itself wins over its class.
   if (route.config?.rateLimit !== undefined) return
   route.config = { ...route.config, rateLimit: value }
 }

@@ -55,6 +55,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
   app.post(
     '/signup',
     {
+      config: { requestLimit: 'strict', outcome: 'signup' },
       schema: {
         tags: ['auth'],
         summary: 'Sign up',
@@ -76,6 +77,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
   app.post(
     '/verify',
     {
+      config: { requestLimit: 'strict', outcome: 'verification' },
       schema: {
         tags: ['auth'],
         summary: 'Verify the e-mail address',
@@ -93,6 +95,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
   app.post(
     '/verify/resend',
     {
+      config: { requestLimit: 'strict' },
       schema: {
         tags: ['auth'],
         summary: 'Send a new verification code',
@@ -118,6 +121,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     scope.post(
       '/login',
       {
+        config: { requestLimit: 'strict', outcome: 'login' },
         schema: {
           tags: ['auth'],
           summary: 'Log in',
@@ -151,6 +155,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
   app.post(
     '/refresh',
     {
+      config: { outcome: 'refresh' },
       schema: {
         tags: ['auth'],
         summary: 'Refresh the tokens',
@@ -188,6 +193,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
   app.post(
     '/password/forgot',
     {
+      config: { requestLimit: 'strict' },
       schema: {
         tags: ['auth'],
         summary: 'Ask for a password-reset code',
@@ -208,6 +214,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
   app.post(
     '/password/reset',
     {
+      config: { requestLimit: 'strict' },
       schema: {
         tags: ['auth'],
         summary: 'Reset the password with a code',

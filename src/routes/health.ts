@@ -24,6 +24,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
         description: 'Answers 200 while the process runs; touches nothing else.',
         response: { 200: HealthStatusSchema },
       },
+      config: { requestLimit: 'none' },
       logLevel: 'warn',
     },
     async () => ({ status: 'ok' }),
@@ -41,6 +42,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = asyn
           'Answers 200 when the database answers `select 1` within a short timeout and a signing key is loaded, else 503.',
         response: { 200: HealthStatusSchema, ...errorResponses(503) },
       },
+      config: { requestLimit: 'none' },
       logLevel: 'warn',
     },
     async (request) => {

@@ -7,9 +7,9 @@ export const E_MAIL = {
     parse: url(['smtp:', 'smtps:']),
     example: 'smtp://127.0.0.1:1025',
     unset: 'log',
-    production: 'required in production unless `MAIL_TRANSPORT=log`',
+    production: 'required in production',
     doc: 'smtp://user:pass@host:587 or smtps://…; unset: e-mails (codes included) go to the log, which production refuses unless MAIL_TRANSPORT=log.',
-    summary: 'e-mail delivery',
+    summary: 'SMTP server for e-mail; production waives it for `MAIL_TRANSPORT=log`',
   }),
   /** Where e-mails (and their codes) go; unset: `smtp` when SMTP_URL is set, else `log`. */
   mailTransport: variable({
@@ -34,7 +34,7 @@ export const LIMITS = {
     env: 'RATE_LIMIT_MAX',
     parse: integer(0, 1_000_000_000),
     default: '100',
-    doc: 'Requests per client per window on every route except /health/*; 0 turns request limits off.',
+    doc: 'Requests per client per window on every route except /health/*; 0 turns them off.',
     summary: 'requests per client per window (`0` disables)',
   }),
   rateLimitWindowMs: variable({ env: 'RATE_LIMIT_WINDOW', parse: duration(1_000), default: '1m' }),

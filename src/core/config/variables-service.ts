@@ -100,7 +100,8 @@ export const ERROR_REPORTING = {
     env: 'SENTRY_DSN',
     parse: url(['http:', 'https:']),
     example: 'https://key@o0.ingest.sentry.io/0',
+    unset: 'SDK not loaded',
     doc: 'Sentry DSN; unset: the SDK is not even loaded.',
-    summary: 'Sentry DSN (unset: the SDK is not loaded)',
+    summary: 'where errors are reported',
   }),
 }

@@ -59,7 +59,7 @@ export const TOKENS = {
     env: 'ACCESS_TOKEN_TTL',
     parse: duration(1_000),
     default: '15m',
-    doc: 'Access-token lifetime, refresh-token lifetime, and how long a spent refresh token may be presented again (a retry, two tabs racing) before it counts as reuse and revokes the login.',
+    doc: 'Access-token lifetime, refresh-token lifetime, and how long a spent refresh token may be presented again (a retry, two tabs racing) before it counts as reuse and ends the login.',
     summary: 'token lifetimes, grace for a spent refresh token',
   }),
   refreshTokenTtlMs: variable({ env: 'REFRESH_TOKEN_TTL', parse: duration(1_000), default: '30d' }),

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { configDefaults, defineConfig } from 'vitest/config'
@@ -6,9 +7,9 @@ import { configDefaults, defineConfig } from 'vitest/config'
  * `npm test` runs the unit tests once and the integration suite twice: on embedded PGlite
  * and on a PostgreSQL server. The server is TEST_DATABASE_URL, or the local one when it
  * answers. A few test files need more of the machine (Redis, PostgreSQL's server binaries
- * run as root for a private server, Chromium): on a newcomer's machine without them those
- * files are left out with a notice; in CI (CI=true) anything missing is an error, never a
- * silent skip.
+ * run as root for a private server, Chromium, openssl): on a newcomer's machine without
+ * them those files are left out with a notice; in CI (CI=true) anything missing is an
+ * error, never a silent skip.
  */
 const postgresUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -55,6 +56,10 @@ const hasChromium = requireCapability(
   existsSync('/usr/bin/chromium'),
   'Chromium is not installed at /usr/bin/chromium (apt-get install chromium)',
 )
+const hasOpenssl = requireCapability(
+  spawnSync('openssl', ['version']).status === 0,
+  'openssl is not on the PATH (apt-get install openssl)',
+)
 const sharedEnv: Record<string, string> = hasRedis ? { TEST_REDIS_URL: redisUrl } : {}
 const integration = ['test/integration/**/*.test.ts']
 /** Tests of the PostgreSQL server itself (roles and rights): on the postgres project only. */
@@ -67,6 +72,7 @@ const exclude = [
   ...(hasPrivatePostgres
     ? []
     : ['test/integration/outage.test.ts', 'test/integration/shutdown.test.ts']),
+  ...(hasOpenssl ? [] : ['test/integration/jwks-openssl.test.ts']),
 ]
 
 export default defineConfig({

@@ -2,10 +2,10 @@ import { writeFile } from 'node:fs/promises'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import openapiTS, { astToString, COMMENT_HEADER, type OpenAPI3 } from 'openapi-typescript'
 import { pino } from 'pino'
-import { buildApp } from '../src/app.js'
+import { composeApi } from '../src/composition.js'
+import { systemClock } from '../src/core/clock.js'
 import { loadConfig } from '../src/core/config.js'
 import { createDatabase } from '../src/db/client.js'
-import { createMailer } from '../src/mailer.js'
 
 /** Where `npm run client:types` writes the types that examples/client.ts compiles against. */
 export const API_TYPES_PATH = fileURLToPath(new URL('./api.d.ts', import.meta.url))
@@ -22,14 +22,12 @@ export async function buildOpenApiDocument(): Promise<OpenAPI3> {
   })
   const logger = pino({ level: 'silent' })
   const database = await createDatabase({ databaseUrl: null, pglitePath: null })
-  const mailer = createMailer({ smtpUrl: null, mailFrom: config.mailFrom, logger })
-  const app = await buildApp({ config, database, mailer, logger })
+  const api = await composeApi({ config, logger, database, clock: systemClock })
   try {
-    await app.ready()
-    return app.swagger() as OpenAPI3
+    await api.app.ready()
+    return api.app.swagger() as OpenAPI3
   } finally {
-    await app.close()
-    await mailer.close()
+    await api.close()
     await database.close()
   }
 }

@@ -2,14 +2,13 @@ import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
-import { type Clock, systemClock } from './core/clock.js'
+import type { Clock } from './core/clock.js'
 import type { Config } from './core/config.js'
 import { moreSevereLevel } from './core/logger.js'
 import type { ErrorReporter } from './core/sentry.js'
 import type { Database } from './db/client.js'
 import type { UserRow } from './db/schema.js'
-import type { Mailer } from './mailer.js'
-import { createMetrics, type Metrics } from './metrics.js'
+import type { Metrics } from './metrics.js'
 import { registerErrorHandlers } from './plugins/error-handler.js'
 import { registerGracefulClose } from './plugins/graceful-close.js'
 import { registerMetrics } from './plugins/metrics.js'
@@ -27,20 +26,19 @@ import { docsRoutes } from './routes/docs.js'
 import { healthRoutes } from './routes/health.js'
 import { usersRoutes } from './routes/users.js'
 import { wellKnownRoutes } from './routes/well-known.js'
-import { createServices, type Services } from './services/index.js'
+import type { Services } from './services/index.js'
 
 export interface AppDeps {
   config: Readonly<Config>
   database: Database
-  mailer: Mailer
-  clock?: Clock
+  clock: Clock
   logger: FastifyBaseLogger
   /** Sentry, when SENTRY_DSN is set; receives unexpected errors only. */
   errorReporter?: ErrorReporter | null
-  /** Shared with the in-process scheduler so /metrics shows its deletions; made here if omitted. */
-  metrics?: Metrics
-  /** Built by the caller when it needs them before the app (the server's first-admin step). */
-  services?: Services
+  /** The registry /metrics serves; the services and the scheduler count into it too. */
+  metrics: Metrics
+  /** Built by the composition root (composition.ts), never here: the tests run that wiring. */
+  services: Services
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
@@ -48,8 +46,7 @@ const READY_TIMEOUT_MS = 2_000
 
 /** Builds the whole HTTP application without listening; the server and the tests call it. */
 export async function buildApp(deps: AppDeps) {
-  const { config, database, mailer } = deps
-  const clock = deps.clock ?? systemClock
+  const { config, database, clock, metrics, services } = deps
   const app = Fastify({
     loggerInstance: deps.logger,
     // A hop count becomes a function: Fastify's types accept only that form.
@@ -129,11 +126,7 @@ export async function buildApp(deps: AppDeps) {
     },
   })
 
-  const metrics = deps.metrics ?? createMetrics({ processMetrics: true })
   registerMetrics(app, metrics)
-  const services =
-    deps.services ??
-    createServices({ config, database, mailer, clock, logger: deps.logger, metrics })
   const { keyStore } = services
   // Loaded before the first request; stopped (timer, listening connection) with the app.
   await keyStore.start()

@@ -1,25 +1,20 @@
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { systemClock } from './core/clock.js'
-import { type Config, exitOnConfigError, loadRuntimeConfig } from './core/config.js'
+import {
+  type Context,
+  createCleanupScheduler,
+  databaseLabel,
+  openContext,
+  stderrLog,
+} from './composition.js'
 import {
   checkEmail,
   checkPassword,
   PASSWORD_MAX_LENGTH,
   PASSWORD_MIN_LENGTH,
 } from './core/credentials.js'
-import { createDatabase, type Database } from './db/client.js'
-import { runMigrations } from './db/migrate.js'
-import { createMailer } from './mailer.js'
-import { createScheduler } from './scheduler.js'
+import { noMail } from './mailer.js'
+import { runMain } from './runtime.js'
 import { createServices } from './services/index.js'
-
-/** What a command gets: the validated config and a migrated database, closed afterwards. */
-interface CommandContext {
-  config: Readonly<Config>
-  database: Database
-  args: string[]
-}
 
 interface Command {
   usage: string
@@ -28,11 +23,11 @@ interface Command {
   help?: string
   /** Checks the arguments before the database is opened; returns an error message. */
   check?(args: string[]): string | null
-  /** Resolves to the process exit code. */
-  run(context: CommandContext): Promise<number>
+  /** False when the command never signs or seals: no SECRET_KEY is generated for it. */
+  secretKey?: boolean
+  /** Runs on an open context (migrated database, closed afterwards); resolves to the exit code. */
+  run(context: Context, args: string[]): Promise<number>
 }
-
-const silentLogger = { info: () => {}, error: () => {} }
 
 const createAdminOptions = {
   email: { type: 'string' },
@@ -58,6 +53,21 @@ function parseCreateAdmin(args: string[]): { email: string; password: string } |
 
 /** `npm run cli -- <command> [options]`; one entry per command. */
 const commands: Record<string, Command> = {
+  migrate: {
+    usage: 'migrate',
+    summary: 'apply the database migrations (DATABASE_URL, or the embedded database)',
+    help:
+      'Applies the migrations the database does not have yet; running it again changes\n' +
+      'nothing. Safe while other processes start: they take turns under a lock.\n' +
+      '`npm run db:migrate` runs this command.',
+    secretKey: false,
+    async run(context) {
+      // Opening the context applied them.
+      const where = context.database.kind === 'pglite' ? databaseLabel(context) : 'DATABASE_URL'
+      console.log(`migrations applied (${where})`)
+      return 0
+    },
+  },
   'create-admin': {
     usage: 'create-admin --email E --password P',
     summary: 'create a verified admin, or promote the user with that e-mail',
@@ -70,15 +80,10 @@ const commands: Record<string, Command> = {
       const parsed = parseCreateAdmin(args)
       return typeof parsed === 'string' ? parsed : null
     },
-    async run({ config, database, args }) {
+    async run(context, args) {
       const parsed = parseCreateAdmin(args)
       if (typeof parsed === 'string') throw new Error(parsed)
-      const mailer = createMailer({
-        smtpUrl: null,
-        mailFrom: config.mailFrom,
-        logger: silentLogger,
-      })
-      const services = createServices({ config, database, mailer, clock: systemClock })
+      const services = createServices({ ...context, mailer: noMail })
       const { user, action } = await services.users.createOrPromoteAdmin(
         parsed.email,
         parsed.password,
@@ -90,10 +95,8 @@ const commands: Record<string, Command> = {
   cleanup: {
     usage: 'cleanup',
     summary: 'run one cleanup round now and print what it deleted',
-    async run({ config, database }) {
-      const logger = { info: () => {}, error: () => {} }
-      const scheduler = createScheduler({ database, config, clock: systemClock, logger })
-      const outcome = await scheduler.runOnce()
+    async run(context) {
+      const outcome = await createCleanupScheduler(context).runOnce()
       if (outcome.status === 'skipped') {
         console.log('cleanup skipped: another process is running it right now')
         return 0
@@ -140,29 +143,16 @@ async function main(argv: string[]): Promise<number> {
     console.error(`error: ${problem}\nusage: npm run cli -- ${command.usage}`)
     return 1
   }
-  let config: Readonly<Config>
-  try {
-    config = loadRuntimeConfig()
-  } catch (error) {
-    exitOnConfigError(error)
-  }
-  const database = await createDatabase({
-    databaseUrl: config.databaseUrl,
-    pglitePath: join(config.dataDir, 'pglite'),
+  const context = await openContext({
     poolMax: 2,
+    logDestination: stderrLog(),
+    secretKey: command.secretKey,
   })
   try {
-    await runMigrations(database)
-    return await command.run({ config, database, args })
+    return await command.run(context, args)
   } finally {
-    await database.close()
+    await context.database.close()
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error instanceof Error ? error.message : error)
-    process.exit(1)
-  },
-)
+runMain(() => main(process.argv.slice(2)))

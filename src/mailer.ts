@@ -69,6 +69,20 @@ export function createMailer(options: {
   }
 }
 
+/**
+ * For commands that send no e-mail (the CLI's): an attempt is a bug, so it fails loudly
+ * instead of writing a code to a log nobody reads.
+ */
+export const noMail: Mailer = {
+  send: async () => {
+    throw new Error('this command sends no e-mail')
+  },
+  dispatch: () => {
+    throw new Error('this command sends no e-mail')
+  },
+  close: async () => {},
+}
+
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 /** The two messages the service sends, each carrying a 6-digit code. */

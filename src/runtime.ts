@@ -1,57 +1,58 @@
-import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { type Config, exitOnConfigError, loadRuntimeConfig } from './core/config.js'
-import { createLogger } from './core/logger.js'
-import { createDatabase, type Database } from './db/client.js'
-import { runMigrations } from './db/migrate.js'
+import { ConfigError } from './core/config.js'
+import { StartupError } from './core/errors.js'
 
-export interface Runtime {
-  config: Readonly<Config>
-  logger: Logger
-  database: Database
-  /** What the log says the process runs on. */
-  databaseLabel: string
+/**
+ * What a failed start prints. Expected failures (a bad setting, an unreachable database)
+ * are one line each, for the operator to act on; only a bug gets its stack.
+ */
+export function describeFailure(error: unknown): string[] {
+  if (error instanceof ConfigError) return error.problems.map((p) => `config error: ${p}`)
+  if (error instanceof StartupError) return [`error: ${error.message}`]
+  return [error instanceof Error ? (error.stack ?? error.message) : String(error)]
 }
 
 /**
- * What every long-running entry point (API, worker) does first: load and validate the
- * configuration (a bad value exits with one line per variable), open the database and
- * apply the migrations.
+ * Every entry point's last resort: runs `main`, exits with the exit code it resolves to
+ * (a long-running process resolves to nothing and keeps running), or prints the failure
+ * and exits 1.
  */
-export async function openRuntime(options: { poolMax?: number } = {}): Promise<Runtime> {
-  let config: Readonly<Config>
-  try {
-    config = loadRuntimeConfig()
-  } catch (error) {
-    exitOnConfigError(error)
-  }
-  const logger = createLogger(config)
-  const pglitePath = join(config.dataDir, 'pglite')
-  const database = await createDatabase({
-    databaseUrl: config.databaseUrl,
-    pglitePath,
-    poolMax: options.poolMax,
-    onPoolError: (error) => logger.warn({ err: error }, 'idle database connection lost'),
-  })
-  await runMigrations(database)
-  return {
-    config,
-    logger,
-    database,
-    databaseLabel: database.kind === 'pglite' ? pglitePath : 'postgres',
-  }
+export function runMain(main: () => Promise<unknown>) {
+  main().then(
+    (code) => {
+      if (typeof code === 'number') process.exit(code)
+    },
+    (error: unknown) => {
+      for (const line of describeFailure(error)) console.error(line)
+      process.exit(1)
+    },
+  )
 }
 
 /**
  * Runs `close` once on the first SIGTERM or SIGINT, then exits 0 (1 if closing failed).
- * `close` is where each entry point finishes its in-flight work in order.
+ * `close` is where each entry point finishes its in-flight work in order. Should it not
+ * finish within `timeoutMs` (a client trickling a request body holds the HTTP server open
+ * for minutes), the process says so and exits 1 rather than wait for the orchestrator's
+ * SIGKILL, which would cut the log short.
  */
-export function closeOnSignals(logger: Logger, message: string, close: () => Promise<void>) {
+export function closeOnSignals(
+  logger: Logger,
+  options: { message: string; timeoutMs: number },
+  close: () => Promise<void>,
+) {
   let closing = false
   const shutdown = async (signal: string) => {
     if (closing) return
     closing = true
-    logger.info({ signal }, message)
+    logger.info({ signal }, options.message)
+    setTimeout(() => {
+      logger.error(
+        { timeoutMs: options.timeoutMs },
+        'shutdown did not finish within SHUTDOWN_TIMEOUT: exiting',
+      )
+      process.exit(1)
+    }, options.timeoutMs)
     try {
       await close()
       logger.info('stopped')
@@ -63,12 +64,4 @@ export function closeOnSignals(logger: Logger, message: string, close: () => Pro
   }
   process.once('SIGTERM', () => void shutdown('SIGTERM'))
   process.once('SIGINT', () => void shutdown('SIGINT'))
-}
-
-/** The entry points' last resort: print and exit non-zero. */
-export function runMain(main: () => Promise<void>) {
-  main().catch((error: unknown) => {
-    console.error(error)
-    process.exit(1)
-  })
 }

@@ -1,56 +1,32 @@
-import { buildApp } from './app.js'
-import { systemClock } from './core/clock.js'
-import { createErrorReporter } from './core/sentry.js'
-import { createMailer } from './mailer.js'
-import { createMetrics } from './metrics.js'
-import { closeOnSignals, openRuntime, runMain } from './runtime.js'
-import { createScheduler } from './scheduler.js'
-import { CLEANUP_KIND_LABELS } from './services/cleanup.js'
-import { createServices } from './services/index.js'
+import { composeApi, createCleanupScheduler, databaseLabel, openContext } from './composition.js'
+import { closeOnSignals, runMain } from './runtime.js'
 
-/** loadConfig → database → migrations → app → listen; a graceful close on SIGTERM/SIGINT. */
+/** Config → database → migrations → app → listen; a graceful close on SIGTERM/SIGINT. */
 async function main() {
-  const { config, logger, database, databaseLabel } = await openRuntime()
-  const mailer = createMailer({
-    smtpUrl: config.smtpUrl,
-    transport: config.mailTransport,
-    mailFrom: config.mailFrom,
-    logger,
-  })
-  const metrics = createMetrics({ processMetrics: true })
-  // One set of services: the first-admin step and the app share it.
-  const services = createServices({ config, database, mailer, clock: systemClock, logger, metrics })
-  const firstAdmin = await services.users.ensureFirstAdmin()
-  if (firstAdmin) logger.info(`first admin ${firstAdmin.action}: ${firstAdmin.user.email}`)
-  const errorReporter = await createErrorReporter(config)
-  const app = await buildApp({ config, database, mailer, logger, errorReporter, metrics, services })
+  const context = await openContext()
+  const { config, logger } = context
+  const api = await composeApi(context)
   // The cleanup also runs here unless RUN_SCHEDULER=false; an advisory lock keeps it to
   // one process at a time however many instances and workers share the database.
   const scheduler = config.runScheduler
-    ? createScheduler({
-        database,
-        config,
-        clock: systemClock,
-        logger,
-        signingKeys: services.signingKeys,
-        onDeleted: (kind, count) =>
-          metrics.cleanupDeletions.inc({ kind: CLEANUP_KIND_LABELS[kind] }, count),
+    ? createCleanupScheduler(context, {
+        signingKeys: api.services.signingKeys,
+        metrics: api.metrics,
       })
     : null
 
-  closeOnSignals(logger, 'shutting down: finishing in-flight requests', async () => {
-    await app.close() // stops accepting, waits for in-flight requests
+  const message = 'shutting down: finishing in-flight requests'
+  closeOnSignals(logger, { message, timeoutMs: config.shutdownTimeoutMs }, async () => {
+    await api.close() // stops accepting, waits for in-flight requests, flushes mail
     await scheduler?.stop() // lets the cleanup batch in flight finish
-    await mailer.close()
-    await database.close()
-    await errorReporter?.close()
+    await context.database.close()
   })
 
-  await app.listen({ port: config.port, host: config.host })
+  await api.app.listen({ port: config.port, host: config.host })
   scheduler?.start()
   const base = `http://localhost:${config.port}`
   logger.info(
-    { database: databaseLabel },
+    { database: databaseLabel(context) },
     `Coffee Shop API ready: ${base}/docs (Swagger UI), ${base}/redoc (ReDoc)`,
   )
 }

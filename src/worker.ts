@@ -1,6 +1,5 @@
-import { systemClock } from './core/clock.js'
-import { closeOnSignals, openRuntime, runMain } from './runtime.js'
-import { createScheduler } from './scheduler.js'
+import { createCleanupScheduler, databaseLabel, openContext } from './composition.js'
+import { closeOnSignals, runMain } from './runtime.js'
 import { createKeyServices } from './services/index.js'
 
 /**
@@ -9,19 +8,20 @@ import { createKeyServices } from './services/index.js'
  */
 async function main() {
   // One connection does a round (lock + batches); one spare for migrations.
-  const { config, logger, database, databaseLabel } = await openRuntime({ poolMax: 2 })
-  const clock = systemClock
-  const { signingKeys } = createKeyServices({ config, database, clock, logger })
-  const scheduler = createScheduler({ database, config, clock, logger, signingKeys })
-  closeOnSignals(logger, 'shutting down: finishing the current batch', async () => {
+  const context = await openContext({ poolMax: 2 })
+  const { config, logger } = context
+  const { signingKeys } = createKeyServices(context)
+  const scheduler = createCleanupScheduler(context, { signingKeys })
+  const message = 'shutting down: finishing the current batch'
+  closeOnSignals(logger, { message, timeoutMs: config.shutdownTimeoutMs }, async () => {
     await scheduler.stop()
-    await database.close()
+    await context.database.close()
   })
 
   scheduler.start()
   logger.info(
     {
-      database: databaseLabel,
+      database: databaseLabel(context),
       intervalMs: config.cleanupIntervalMs,
       unverifiedUserTtlMs: config.unverifiedUserTtlMs,
       signingKeyRotationMs: config.signingKeyRotationMs,

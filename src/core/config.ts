@@ -69,12 +69,3 @@ export function readEnvironment(): Env {
 export function loadRuntimeConfig(): Readonly<Config> {
   return resolveSecretKey(loadConfig(readEnvironment()))
 }
-
-/** Prints a ConfigError as one line per variable and exits; rethrows anything else. */
-export function exitOnConfigError(error: unknown): never {
-  if (error instanceof ConfigError) {
-    for (const problem of error.problems) console.error(`config error: ${problem}`)
-    process.exit(1)
-  }
-  throw error
-}

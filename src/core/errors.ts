@@ -75,3 +75,14 @@ export const invalidField = (
   type: string,
   code: ErrorCode = 'validation_error',
 ) => new AppError(422, code, msg, {}, { field, type })
+
+/**
+ * A failure at start that the operator fixes (a database that cannot be reached, a data
+ * folder in use): the entry point prints its message as one line, without a stack.
+ */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'StartupError'
+  }
+}

@@ -5,6 +5,7 @@ import { sql } from 'drizzle-orm'
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core'
 import pg from 'pg'
+import { StartupError } from '../core/errors.js'
 import { ensurePrivateDirectory, restrictTree } from '../core/private-files.js'
 import * as schema from './schema.js'
 
@@ -172,7 +173,7 @@ function lockDataDirectory(path: string): () => void {
   if (existsSync(lockFile)) {
     const holder = Number(readFileSync(lockFile, 'utf8'))
     if (holder !== process.pid && isRunning(holder)) {
-      throw new Error(
+      throw new StartupError(
         `The embedded database in ${path} is in use by process ${holder}. ` +
           'Stop that process, or set DATABASE_URL to share a PostgreSQL server between processes.',
       )

@@ -1,10 +1,9 @@
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type App, buildApp } from '../../src/app.js'
+import { type Api, composeApi } from '../../src/composition.js'
 import { loadConfig } from '../../src/core/config.js'
 import { createDatabase, type Database } from '../../src/db/client.js'
 import { runMigrations } from '../../src/db/migrate.js'
-import { createMailer, type Mailer } from '../../src/mailer.js'
 import { createTestClock, TEST_SECRET } from '../helpers/app.js'
 import { startPrivatePostgres } from '../helpers/private-postgres.js'
 import { codeFrom, type SmtpInbox, startSmtpServer } from '../helpers/smtp.js'
@@ -22,8 +21,8 @@ const UNAVAILABLE = {
 let server: Awaited<ReturnType<typeof startPrivatePostgres>>
 let database: Database
 let inbox: SmtpInbox
-let mailer: Mailer
-let app: App
+let api: Api
+let app: Api['app']
 
 beforeAll(async () => {
   server = await startPrivatePostgres()
@@ -40,14 +39,13 @@ beforeAll(async () => {
     DATABASE_URL: server.url,
   })
   const logger = pino({ level: 'silent' })
-  mailer = createMailer({ smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, logger })
-  app = await buildApp({ config, database, mailer, clock: createTestClock(), logger })
+  api = await composeApi({ config, logger, database, clock: createTestClock() })
+  app = api.app
   await app.ready()
 })
 
 afterAll(async () => {
-  await app?.close()
-  await mailer?.close()
+  await api?.close()
   await database?.close()
   await inbox?.close()
   server?.destroy()

@@ -2,11 +2,11 @@ import { createServer, type Server } from 'node:http'
 import { gunzipSync } from 'node:zlib'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type App, buildApp } from '../../src/app.js'
+import { type Api, composeApi } from '../../src/composition.js'
+import { systemClock } from '../../src/core/clock.js'
 import { loadConfig } from '../../src/core/config.js'
 import { AppError } from '../../src/core/errors.js'
 import { createErrorReporter, type ErrorReporter, scrubEvent } from '../../src/core/sentry.js'
-import { createMailer } from '../../src/mailer.js'
 import { TEST_SECRET } from '../helpers/app.js'
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js'
 
@@ -15,7 +15,8 @@ let ingest: Server
 const envelopes: string[] = []
 let reporter: ErrorReporter | null
 let testDb: TestDatabase
-let app: App
+let api: Api
+let app: Api['app']
 
 const SECRETS = {
   password: 'my-Secret-passw0rd!',
@@ -43,17 +44,11 @@ beforeAll(async () => {
     RATE_LIMIT_MAX: '0',
     SENTRY_DSN: `http://publickey@127.0.0.1:${port}/1`,
   })
-  reporter = await createErrorReporter(config)
   testDb = await createTestDatabase()
   const logger = pino({ level: 'silent' })
-  const mailer = createMailer({ smtpUrl: null, mailFrom: config.mailFrom, logger })
-  app = await buildApp({
-    config,
-    database: testDb.database,
-    mailer,
-    logger,
-    errorReporter: reporter,
-  })
+  api = await composeApi({ config, logger, database: testDb.database, clock: systemClock })
+  app = api.app
+  reporter = api.errorReporter
   // Routes only this test has: one unexpected failure carrying secrets, one expected error.
   app.post('/test/boom', async () => {
     throw new Error(
@@ -67,7 +62,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  await app?.close()
+  await api?.close()
   await testDb?.drop()
   await new Promise<void>((resolve) => ingest.close(() => resolve()))
 })

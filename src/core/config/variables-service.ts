@@ -37,6 +37,13 @@ export const RUNTIME = {
     doc: `Log level: ${LOG_LEVELS.slice(0, -1).join(', ')} or ${LOG_LEVELS.at(-1)}.`,
     summary: 'log level',
   }),
+  shutdownTimeoutMs: variable({
+    env: 'SHUTDOWN_TIMEOUT',
+    parse: duration(1_000),
+    default: '10s',
+    doc: "How long the API or the worker may take to close after SIGTERM/SIGINT (requests in flight, the current cleanup batch) before it gives up and exits 1. Keep it below the orchestrator's grace period before SIGKILL (docker-compose.yml gives 15s).",
+    summary: 'graceful shutdown limit; then the process exits `1`',
+  }),
 }
 
 export const DATABASE = {

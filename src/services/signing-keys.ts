@@ -1,7 +1,12 @@
 import type { KeyObject } from 'node:crypto'
 import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
-import { generateSigningKeyPair, isAsymmetric, sealPrivateKey } from '../core/signing-keys.js'
+import {
+  generateSigningKeyPair,
+  isAsymmetric,
+  openPrivateKey,
+  sealPrivateKey,
+} from '../core/signing-keys.js'
 import type { Db } from '../db/client.js'
 import type { SigningKeyRow } from '../db/schema.js'
 import { createSigningKeysRepository } from '../repositories/signing-keys.js'
@@ -20,6 +25,14 @@ type KeyConfig = Pick<
  */
 export const signingKeyRetentionMs = (config: KeyConfig) =>
   config.keyRefreshIntervalMs + config.accessTokenTtlMs + RETENTION_MARGIN_MS
+
+const sealMismatch = (row: SigningKeyRow) =>
+  new Error(
+    `this process's SECRET_KEY cannot open the ${row.state} signing key ${row.kid}: ` +
+      'it is not the SECRET_KEY the keys were sealed with, and rotating now would leave keys ' +
+      "the instances cannot open. Use the API's SECRET_KEY; after changing SECRET_KEY on " +
+      'purpose, rotate with reseal.',
+  )
 
 export interface KeyChangeLogger {
   info(details: Record<string, unknown>, message: string): void
@@ -90,22 +103,46 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
     return { current, next, fits: (row?: SigningKeyRow) => row?.algorithm === algorithm }
   }
 
+  /** Whether this process's SECRET_KEY opens the key's private half. */
+  function opens(row: SigningKeyRow): boolean {
+    if (row.privateKey === null) return false
+    try {
+      openPrivateKey(deps.encryptionKey, row.kid, row.privateKey)
+      return true
+    } catch {
+      return false
+    }
+  }
+
   /**
    * Retires `current` (when there is one), makes `next` current when it fits the configured
    * algorithm (else a new key), and makes a new next key. `tx` holds the lock; the caller
    * announces the change (once: each NOTIFY makes every instance reload).
+   *
+   * A live key this process cannot open means its SECRET_KEY is not the one that sealed
+   * the keys: rotating would leave keys the instances cannot open, so it refuses, unless
+   * `reseal` says SECRET_KEY was changed on purpose (then such keys are retired, not used).
    */
-  async function rotateLocked(tx: Db, hs256Upgrade = false): Promise<Rotation> {
+  async function rotateLocked(
+    tx: Db,
+    options: { hs256Upgrade?: boolean; reseal?: boolean } = {},
+  ): Promise<Rotation> {
     const keys = createSigningKeysRepository(tx)
     const { current, next, fits } = await liveKeys(tx)
+    if (!options.reseal) {
+      for (const row of [current, next]) {
+        if (row && fits(row) && !opens(row)) throw sealMismatch(row)
+      }
+    }
     const now = clock.now()
     if (current) await keys.update(current.kid, { state: 'retired', retiredAt: now })
-    if (next && !fits(next)) await keys.update(next.kid, { state: 'retired', retiredAt: now })
-    const hs256AcceptedUntil = hs256Upgrade
+    const promotable = next !== undefined && fits(next) && opens(next)
+    if (next && !promotable) await keys.update(next.kid, { state: 'retired', retiredAt: now })
+    const hs256AcceptedUntil = options.hs256Upgrade
       ? new Date(now.getTime() + config.accessTokenTtlMs)
       : null
     const promoted =
-      next && fits(next)
+      next && promotable
         ? await keys.update(next.kid, { state: 'current', activatedAt: now, hs256AcceptedUntil })
         : await createKey(tx, 'current', { hs256AcceptedUntil })
     if (!promoted) throw new Error('the next signing key vanished during rotation')
@@ -113,8 +150,8 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
     return { retired: current?.kid ?? null, current: promoted.kid, next: created.kid }
   }
 
-  const rotateAndAnnounce = async (tx: Db, hs256Upgrade = false) => {
-    const rotation = await rotateLocked(tx, hs256Upgrade)
+  const rotateAndAnnounce = async (tx: Db, options?: Parameters<typeof rotateLocked>[1]) => {
+    const rotation = await rotateLocked(tx, options)
     await createSigningKeysRepository(tx).announce('rotated')
     return rotation
   }
@@ -197,19 +234,23 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
           await createSigningKeysRepository(tx).announce('next')
           return { retired: next?.kid ?? null, current: current.kid, next: created.kid }
         }
-        return rotateAndAnnounce(tx, current === undefined)
+        return rotateAndAnnounce(tx, { hs256Upgrade: current === undefined })
       })
       if (rotation) logRotation(rotation, `start with JWT_ALGORITHM=${algorithm}`)
       return rotation
     },
 
-    /** `keys rotate`: the next key signs from now on (every instance within seconds). */
-    async rotate(reason = 'manual'): Promise<Rotation> {
+    /**
+     * `keys rotate`: the next key signs from now on (every instance within seconds).
+     * `reseal`: after a deliberate change of SECRET_KEY, keys sealed under the old one are
+     * retired instead of refused.
+     */
+    async rotate(options: { reseal?: boolean } = {}): Promise<Rotation> {
       if (!isAsymmetric(algorithm)) {
         throw new Error('JWT_ALGORITHM is HS256: there are no signing keys to rotate')
       }
-      const rotation = await inLockedTransaction((tx) => rotateAndAnnounce(tx))
-      logRotation(rotation, reason)
+      const rotation = await inLockedTransaction((tx) => rotateAndAnnounce(tx, options))
+      logRotation(rotation, options.reseal ? 'manual, new SECRET_KEY' : 'manual')
       return rotation
     },
 

@@ -63,6 +63,24 @@ export function clientBlock(address: string): string {
 /** Hashed, so the store never holds e-mail addresses. */
 const hashed = (text: string) => createHash('sha256').update(text).digest('base64url')
 
+/** The limits a password attempt by `client` on the account `email` counts against. */
+function loginLimits(config: LoginThrottleConfig, client: string, email: string): Limit[] {
+  const limits: Limit[] = []
+  if (config.loginMaxFailures > 0) {
+    const key = `login:${hashed(`${clientBlock(client)}\n${email}`)}`
+    const max = config.loginMaxFailures
+    const windowMs = LOGIN_FAILURE_WINDOW_MS
+    limits.push({ scope: 'client', key, max, windowMs, onMatch: 'reset' })
+  }
+  if (config.loginAccountMaxFailures > 0) {
+    const key = `login-account:${hashed(email)}`
+    const max = config.loginAccountMaxFailures
+    const windowMs = config.loginAccountWindowMs
+    limits.push({ scope: 'account', key, max, windowMs, onMatch: 'release' })
+  }
+  return limits
+}
+
 /**
  * Binds the login throttle to a client: `LOGIN_MAX_FAILURES` failed logins per client and
  * account in 15 minutes, and `LOGIN_ACCOUNT_MAX_FAILURES` per account from all clients per
@@ -75,23 +93,6 @@ export function createLoginThrottles(
 ) {
   // Lock-outs name the account as failed logins do (services/auth.ts): by its pseudonym.
   const keys = keysFor(config.secretKey)
-  const limitsFor = (client: string, email: string): Limit[] => {
-    const limits: Limit[] = []
-    if (config.loginMaxFailures > 0) {
-      const key = `login:${hashed(`${clientBlock(client)}\n${email}`)}`
-      const max = config.loginMaxFailures
-      const windowMs = LOGIN_FAILURE_WINDOW_MS
-      limits.push({ scope: 'client', key, max, windowMs, onMatch: 'reset' })
-    }
-    if (config.loginAccountMaxFailures > 0) {
-      const key = `login-account:${hashed(email)}`
-      const max = config.loginAccountMaxFailures
-      const windowMs = config.loginAccountWindowMs
-      limits.push({ scope: 'account', key, max, windowMs, onMatch: 'release' })
-    }
-    return limits
-  }
-
   return (client: string, log: FastifyBaseLogger): LoginThrottle => {
     const tryStore = async <T>(step: () => Promise<T>): Promise<T | undefined> => {
       try {
@@ -106,7 +107,7 @@ export function createLoginThrottles(
 
     return {
       async begin(email): Promise<PasswordAttempt> {
-        const limits = limitsFor(client, email)
+        const limits = loginLimits(config, client, email)
         const counted: Limit[] = []
         // The client's own limit first: a client it stops must not spend the account's budget.
         for (const limit of limits) {

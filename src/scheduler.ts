@@ -1,15 +1,12 @@
-import { drizzle } from 'drizzle-orm/node-postgres'
 import type { Logger } from 'pino'
 import type { Clock } from './core/clock.js'
 import type { Config } from './core/config.js'
 import type { Database, Db } from './db/client.js'
 import { databaseMessage } from './db/errors.js'
-import * as schema from './db/schema.js'
+import { withSessionLock } from './db/locks.js'
+import { createRepositories } from './repositories/index.js'
 import { type CleanupDeps, type CleanupResult, createCleanupService } from './services/cleanup.js'
 import type { SigningKeysService } from './services/signing-keys.js'
-
-/** Any constant works; it only has to be the same in every process (migrations use ...001). */
-export const CLEANUP_LOCK_KEY = 4_106_731_002
 
 export type CleanupOutcome = ({ status: 'ran' } & CleanupResult) | { status: 'skipped' }
 
@@ -29,58 +26,20 @@ export interface SchedulerDeps {
 }
 
 /*
- * Why a session-level lock on one pinned connection, not a transaction:
- * `pg_try_advisory_xact_lock` only lives as long as a transaction, and keeping one
- * transaction open for a whole round would keep every deleted row locked (and its
- * snapshot pinned) until the end — a million-row cleanup would stall the API. Instead the
- * round pins one pool connection, takes `pg_try_advisory_lock` there (another process
- * holding it → this round is skipped), and runs every batch on that same connection as
- * its own autocommitted statement, so each batch's row locks last one statement. Working
- * on the lock's own connection also means that if the connection dies, the lock and the
- * work stop together; the server frees a dead session's locks. Even if two rounds did
- * overlap, `for update skip locked` keeps their batches disjoint. (A transaction-mode
- * pooler such as PgBouncer would break session locks; connect the worker directly.)
- *
- * PGlite: one PGlite instance is one session, so a session lock would be re-entrant and
- * useless between two schedulers of one process; an in-process flag per database plays
- * its role. Another process cannot share the instance: the data directory's pid lock
- * (db/client.ts) refuses a second process.
+ * Why a session-level lock, not a transaction: `pg_try_advisory_xact_lock` only lives as
+ * long as a transaction, and keeping one transaction open for a whole round would keep
+ * every deleted row locked (and its snapshot pinned) until the end — a million-row cleanup
+ * would stall the API. Under a session lock (another process holding it → this round is
+ * skipped) every batch is its own autocommitted statement on the lock's connection, so
+ * each batch's row locks last one statement. Even if two rounds did overlap, `for update
+ * skip locked` keeps their batches disjoint.
  */
-const pgliteRunning = new WeakSet<Database>()
-
 async function withCleanupLock(
   database: Database,
   work: (db: Db) => Promise<CleanupResult>,
 ): Promise<CleanupOutcome> {
-  if (database.pool === null) {
-    if (pgliteRunning.has(database)) return { status: 'skipped' }
-    pgliteRunning.add(database)
-    try {
-      return { status: 'ran', ...(await work(database.db)) }
-    } finally {
-      pgliteRunning.delete(database)
-    }
-  }
-  const client = await database.pool.connect()
-  let broken: Error | undefined
-  try {
-    const { rows } = await client.query<{ locked: boolean }>(
-      'select pg_try_advisory_lock($1) as locked',
-      [CLEANUP_LOCK_KEY],
-    )
-    if (rows[0]?.locked !== true) return { status: 'skipped' }
-    try {
-      return { status: 'ran', ...(await work(drizzle(client, { schema }))) }
-    } finally {
-      await client.query('select pg_advisory_unlock($1)', [CLEANUP_LOCK_KEY])
-    }
-  } catch (error) {
-    // Destroy rather than reuse a connection in an unknown state: its lock dies with it.
-    broken = error instanceof Error ? error : new Error(String(error))
-    throw error
-  } finally {
-    client.release(broken)
-  }
+  const outcome = await withSessionLock(database, 'cleanup', { wait: false }, work)
+  return outcome.acquired ? { status: 'ran', ...outcome.value } : { status: 'skipped' }
 }
 
 /**
@@ -97,7 +56,7 @@ export function createScheduler(deps: SchedulerDeps) {
   function runOnce(): Promise<CleanupOutcome> {
     return withCleanupLock(deps.database, (db) =>
       createCleanupService({
-        db,
+        repositories: createRepositories(db),
         config: deps.config,
         clock: deps.clock,
         onDeleted: deps.onDeleted,

@@ -1,11 +1,10 @@
 import { and, asc, eq, lt, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.js'
+import { lockForTransaction } from '../db/locks.js'
 import { type SigningKeyRow, signingKeys } from '../db/schema.js'
 
 /** The channel on which key changes are announced to every instance. */
 export const SIGNING_KEYS_CHANNEL = 'signing_keys'
-/** Any constant works; it only has to be the same in every process (migrations use ...001). */
-const SIGNING_KEYS_LOCK_KEY = 4_106_731_003
 
 export function createSigningKeysRepository(db: Db) {
   return {
@@ -53,7 +52,7 @@ export function createSigningKeysRepository(db: Db) {
      * the transaction ends; call it first in that transaction.
      */
     async lockForChange(): Promise<void> {
-      await db.execute(sql`select pg_advisory_xact_lock(${SIGNING_KEYS_LOCK_KEY})`)
+      await lockForTransaction(db, 'signingKeys')
     },
 
     /** Announces a change to every listening instance; delivered when the transaction commits. */

@@ -1,6 +1,7 @@
 import { and, desc, eq, getTableColumns, like, or, type SQL, sql } from 'drizzle-orm'
 import type { Cursor } from '../core/cursor.js'
 import type { Db } from '../db/client.js'
+import { lockForTransaction } from '../db/locks.js'
 import { type NewUserRow, refreshTokens, type UserRow, users } from '../db/schema.js'
 
 /** Filters and keyset position of `GET /users`; `limit` is the number of rows to read. */
@@ -13,9 +14,6 @@ export interface UserListFilter {
   /** Case-insensitive prefix of the e-mail or the full name, taken literally. */
   q?: string
 }
-
-/** Serialises every change to the set of active admins (last-admin rule, first admin). */
-const ADMIN_SET_LOCK_KEY = 4_106_731_004
 
 /** `%`, `_` and backslash are LIKE syntax; a search for them must match them literally. */
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, '\\$&')
@@ -167,7 +165,7 @@ export function createUsersRepository(db: Db) {
      * to the set of active admins takes, so two of them never both see "another admin left".
      */
     async lockAdminSet(): Promise<void> {
-      await db.execute(sql`select pg_advisory_xact_lock(${ADMIN_SET_LOCK_KEY})`)
+      await lockForTransaction(db, 'adminSet')
     },
   }
 }

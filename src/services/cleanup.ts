@@ -1,7 +1,6 @@
 import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
-import type { Db } from '../db/client.js'
-import { createCleanupRepository } from '../repositories/cleanup.js'
+import type { Repositories } from '../repositories/index.js'
 import { CODE_LIMITS } from './codes.js'
 
 export const CLEANUP_BATCH_SIZE = 1_000
@@ -26,7 +25,8 @@ export interface CleanupResult {
 }
 
 export interface CleanupDeps {
-  db: Db
+  /** Each batch autocommits: give repositories over a connection, not a transaction. */
+  repositories: Pick<Repositories, 'cleanup'>
   config: Pick<Config, 'unverifiedUserTtlMs'>
   clock: Clock
   batchSize?: number
@@ -50,7 +50,7 @@ export interface CleanupOptions {
  * Callable from any script that has a database (the benchmark uses it directly).
  */
 export function createCleanupService(deps: CleanupDeps) {
-  const repository = createCleanupRepository(deps.db)
+  const repository = deps.repositories.cleanup
   const batchSize = deps.batchSize ?? CLEANUP_BATCH_SIZE
 
   async function drain(

@@ -3,9 +3,9 @@ import type { Config } from '../core/config.js'
 import { AppError } from '../core/errors.js'
 import type { DerivedKeys } from '../core/keys.js'
 import { generateCode, hashCode, safeEqual } from '../core/security.js'
-import type { Db } from '../db/client.js'
 import type { CodePurpose } from '../db/schema.js'
-import { type CodeClaim, createOneTimeCodesRepository } from '../repositories/one-time-codes.js'
+import type { Repositories } from '../repositories/index.js'
+import type { CodeClaim } from '../repositories/one-time-codes.js'
 
 /** The contract's limits on e-mailed codes ("Codes, again"), the same for every purpose. */
 export const CODE_LIMITS = {
@@ -30,7 +30,7 @@ export interface CodesServiceDeps {
   config: Pick<Config, 'codeTtlMs'>
   /** Derived from SECRET_KEY once, at start (core/keys.ts). */
   keys: Pick<DerivedKeys, 'codeHmac'>
-  db: Db
+  repositories: Pick<Repositories, 'oneTimeCodes'>
   clock: Clock
   /** Called for each code refused (the /metrics counter of failed attempts). */
   onRejected?: (purpose: CodePurpose) => void
@@ -38,13 +38,14 @@ export interface CodesServiceDeps {
 
 export type { CodeClaim }
 
+type CodeRepositories = Pick<Repositories, 'oneTimeCodes'>
+
 /**
  * Six-digit codes for any purpose: issuing under the send throttle, checking under the
  * per-code and per-account try limits, and using up. The caller sends the e-mail.
  */
 export function createCodesService(deps: CodesServiceDeps) {
-  const { config, db, clock, keys } = deps
-  const codes = createOneTimeCodesRepository(db)
+  const { config, repositories, clock, keys } = deps
 
   const codeHashFor = (purpose: CodePurpose, userId: string, code: string) =>
     hashCode(keys.codeHmac, `${purpose}:${userId}`, code)
@@ -52,11 +53,11 @@ export function createCodesService(deps: CodesServiceDeps) {
   const addressHashFor = (purpose: CodePurpose, address: string) =>
     hashCode(keys.codeHmac, `send:${purpose}`, address)
 
-  async function issue(database: Db, request: CodeRequest, always: boolean) {
+  async function issue(repos: CodeRepositories, request: CodeRequest, always: boolean) {
     const { purpose, userId, address } = request
     const now = clock.now()
     const code = generateCode()
-    const issued = await createOneTimeCodesRepository(database).issueWithinQuota(
+    const issued = await repos.oneTimeCodes.issueWithinQuota(
       {
         userId,
         purpose,
@@ -84,13 +85,18 @@ export function createCodesService(deps: CodesServiceDeps) {
     /**
      * A new code replacing the previous one, or null when the address has been sent its
      * quota: then nothing is sent and the last code stays valid. The caller answers as if
-     * it had been sent, so the throttle shows nowhere.
+     * it had been sent, so the throttle shows nowhere. `repos` is the caller's transaction,
+     * if any.
      */
-    issue: (database: Db, request: CodeRequest) => issue(database, request, false),
+    issue: (request: CodeRequest, repos: CodeRepositories = repositories) =>
+      issue(repos, request, false),
 
     /** The sign-up code: always sent, and counted against the address's quota. */
-    async issueFirst(database: Db, request: CodeRequest): Promise<string> {
-      const code = await issue(database, request, true)
+    async issueFirst(
+      request: CodeRequest,
+      repos: CodeRepositories = repositories,
+    ): Promise<string> {
+      const code = await issue(repos, request, true)
       if (code === null) throw new Error('an unthrottled code was not issued')
       return code
     },
@@ -102,7 +108,7 @@ export function createCodesService(deps: CodesServiceDeps) {
      * limits) and compares in constant time. Returns the claim to pass to `markUsed`.
      */
     async check(purpose: CodePurpose, userId: string, code: string): Promise<CodeClaim> {
-      const claim = await codes.claimAttempt(
+      const claim = await repositories.oneTimeCodes.claimAttempt(
         userId,
         purpose,
         {
@@ -119,8 +125,8 @@ export function createCodesService(deps: CodesServiceDeps) {
     },
 
     /** Uses the checked code up (in the caller's transaction); false if it was used meanwhile. */
-    markUsed: (database: Db, purpose: CodePurpose, userId: string, claim: CodeClaim) =>
-      createOneTimeCodesRepository(database).markUsed(userId, purpose, claim, clock.now()),
+    markUsed: (tx: CodeRepositories, purpose: CodePurpose, userId: string, claim: CodeClaim) =>
+      tx.oneTimeCodes.markUsed(userId, purpose, claim, clock.now()),
   }
 }
 

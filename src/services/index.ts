@@ -4,10 +4,11 @@ import { type DerivedKeys, keysFor } from '../core/keys.js'
 import type { Database } from '../db/client.js'
 import type { Mailer } from '../mailer.js'
 import type { Metrics } from '../metrics.js'
-import { createUsersRepository } from '../repositories/users.js'
+import { createRepositories, type Repositories } from '../repositories/index.js'
 import { type AuthLogger, createAuthService } from './auth.js'
 import { createCodesService } from './codes.js'
 import { createKeyStore, type KeyStoreLogger } from './key-store.js'
+import { createSessionsService } from './sessions.js'
 import { createSigningKeysService } from './signing-keys.js'
 import { createTokensService } from './tokens.js'
 import { createUsersService } from './users.js'
@@ -21,6 +22,8 @@ export interface ServiceDeps {
   metrics?: Metrics
   /** Security events (refresh-token reuse, key changes); silent when omitted. */
   logger?: AuthLogger & KeyStoreLogger
+  /** The data layer; made over `database` when omitted (a test wraps one to inject a failure). */
+  repositories?: Repositories
 }
 
 const silentLogger: AuthLogger & KeyStoreLogger = { info() {}, warn() {}, error() {} }
@@ -61,9 +64,11 @@ export function createKeyServices(deps: {
 }
 
 /** The one place where repositories and services are wired; the app, worker and CLI share it. */
-export function createServices({ config, database, mailer, clock, logger, metrics }: ServiceDeps) {
-  const log = logger ?? silentLogger
-  const users = createUsersRepository(database.db)
+export function createServices(deps: ServiceDeps) {
+  const { config, database, mailer, clock, metrics } = deps
+  const log = deps.logger ?? silentLogger
+  // One bundle: its prepared statements are made once, and every transaction is opened from it.
+  const repositories = deps.repositories ?? createRepositories(database.db)
   // Derived once here, at start: HKDF is not for every request.
   const keys = keysFor(config.secretKey)
   const { signingKeys, keyStore } = createKeyServices({
@@ -73,27 +78,33 @@ export function createServices({ config, database, mailer, clock, logger, metric
     logger: log,
     keys,
   })
-  const tokens = createTokensService({ config, clock, users, keys: keyStore })
+  const tokens = createTokensService({ config, clock, users: repositories.users, keys: keyStore })
   const codes = createCodesService({
     config,
     keys,
-    db: database.db,
+    repositories,
     clock,
     onRejected: (purpose) => metrics?.codeFailures.inc({ purpose }),
+  })
+  const sessions = createSessionsService({
+    config,
+    repositories,
+    clock,
+    tokens,
+    logger: log,
+    onReuseDetected: () => metrics?.reuseDetections.inc(),
   })
   const auth = createAuthService({
     config,
     keys,
-    db: database.db,
+    repositories,
     mailer,
     clock,
-    tokens,
+    sessions,
     codes,
-    users,
     logger: log,
-    onReuseDetected: () => metrics?.reuseDetections.inc(),
   })
-  const usersService = createUsersService({ config, db: database.db, clock, users })
+  const usersService = createUsersService({ config, repositories, clock })
   return { tokens, auth, users: usersService, signingKeys, keyStore }
 }
 

@@ -6,11 +6,10 @@ import { AppError, forbidden, invalidField, notFound } from '../core/errors.js'
 import { newId } from '../core/ids.js'
 import type { LoginThrottle } from '../core/login-throttle.js'
 import { hashPassword, verifyPassword } from '../core/security.js'
-import type { Db } from '../db/client.js'
 import { isUniqueViolation } from '../db/errors.js'
 import type { NewUserRow, UserRow } from '../db/schema.js'
-import { createRefreshTokensRepository } from '../repositories/refresh-tokens.js'
-import { createUsersRepository, type UsersRepository } from '../repositories/users.js'
+import type { Repositories } from '../repositories/index.js'
+import type { UsersRepository } from '../repositories/users.js'
 
 /** The changes to a user; absent fields stay as they are. */
 export interface UserPatch {
@@ -87,11 +86,11 @@ function validatePatch(actor: UserRow, patch: UserPatch) {
 
 export function createUsersService(deps: {
   config: Readonly<Config>
-  db: Db
+  repositories: Repositories
   clock: Clock
-  users: UsersRepository
 }) {
-  const { config, db, clock, users } = deps
+  const { config, repositories, clock } = deps
+  const { users } = repositories
 
   /** Column changes of a patch; the password is hashed here, outside any transaction. */
   async function changesOf(patch: UserPatch, now: Date): Promise<Partial<NewUserRow>> {
@@ -124,8 +123,8 @@ export function createUsersService(deps: {
 
   /** Writes a patch in one transaction; the admin-set lock only when the set may change. */
   function applyPatch(id: string, patch: UserPatch, changes: Partial<NewUserRow>, now: Date) {
-    return db.transaction(async (tx) => {
-      const repo = createUsersRepository(tx)
+    return repositories.transaction(async (tx) => {
+      const repo = tx.users
       if (
         patch.role !== undefined ||
         patch.isActive !== undefined ||
@@ -145,7 +144,7 @@ export function createUsersService(deps: {
           : await repo.update(id, changes)
       if (!row) throw userNotFound()
       if (endsSessions(patch)) {
-        await createRefreshTokensRepository(tx).revokeAllForUser(id, now)
+        await tx.refreshTokens.revokeAllForUser(id, now)
       }
       return row
     })
@@ -185,13 +184,13 @@ export function createUsersService(deps: {
     const normalised = normaliseEmail(email)
     const passwordHash = await hashPassword(password, config.bcryptRounds)
     try {
-      return await db.transaction(async (tx) => {
-        const repo = createUsersRepository(tx)
+      return await repositories.transaction(async (tx) => {
+        const repo = tx.users
         await repo.lockAdminSet()
         if (onlyIfNoAdmin && (await repo.countActiveVerifiedAdmins()) > 0) return null
         const result = await upsertAdmin(repo, normalised, passwordHash)
         if (result.action !== 'created') {
-          await createRefreshTokensRepository(tx).revokeAllForUser(result.user.id, clock.now())
+          await tx.refreshTokens.revokeAllForUser(result.user.id, clock.now())
         }
         return result
       })
@@ -257,8 +256,8 @@ export function createUsersService(deps: {
     },
 
     async deleteUser(id: string): Promise<void> {
-      await db.transaction(async (tx) => {
-        const repo = createUsersRepository(tx)
+      await repositories.transaction(async (tx) => {
+        const repo = tx.users
         await repo.lockAdminSet()
         const target = await repo.findById(id)
         if (!target) throw userNotFound()

@@ -1,6 +1,7 @@
 import { and, eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { oneTimeCodes } from '../../src/db/schema.js'
+import { createRepositories } from '../../src/repositories/index.js'
 import { runCleanup } from '../../src/services/cleanup.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
 import {
@@ -171,7 +172,8 @@ describe('wrong code tries per account and purpose, across re-issued codes', () 
     await guessWrong(verify, email, first, 5)
     await guessWrong(verify, email, await resend(email, 2), 5)
     const tenthAt = t.clock.now().getTime()
-    const cleanup = () => runCleanup({ db: t.db, config: t.config, clock: t.clock })
+    const cleanup = () =>
+      runCleanup({ repositories: createRepositories(t.db), config: t.config, clock: t.clock })
 
     t.clock.set(new Date(tenthAt + 20 * MINUTE)) // the code has expired
     await cleanup()

@@ -11,6 +11,7 @@ import {
   refreshTokens,
   users,
 } from '../../src/db/schema.js'
+import { createRepositories } from '../../src/repositories/index.js'
 import { createScheduler, type SchedulerDeps } from '../../src/scheduler.js'
 import { type CleanupKind, createCleanupService, runCleanup } from '../../src/services/cleanup.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
@@ -100,7 +101,11 @@ async function countRows(
   return row?.n
 }
 
-const cleanupDeps = (db: Db = t.db) => ({ db, config: t.config, clock: t.clock })
+const cleanupDeps = (db: Db = t.db) => ({
+  repositories: createRepositories(db),
+  config: t.config,
+  clock: t.clock,
+})
 
 function capturingLogger() {
   const lines: Array<Record<string, unknown>> = []

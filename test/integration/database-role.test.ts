@@ -5,6 +5,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDatabase } from '../../src/db/client.js'
 import { runMigrations } from '../../src/db/migrate.js'
+import { createRepositories } from '../../src/repositories/index.js'
 import { runCleanup } from '../../src/services/cleanup.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
 import { login, postJson, refresh, signup } from '../helpers/auth-flow.js'
@@ -111,7 +112,11 @@ describe("the API's database role (docker-compose.yml)", () => {
   })
 
   it('runs the cleanup (the worker)', async () => {
-    const result = await runCleanup({ db: t.db, config: t.config, clock: t.clock })
+    const result = await runCleanup({
+      repositories: createRepositories(t.db),
+      config: t.config,
+      clock: t.clock,
+    })
     expect(result.interrupted).toBe(false)
   })
 

@@ -6,6 +6,7 @@ import { newId } from '../../src/core/ids.js'
 import { generateRefreshToken, hashToken, verifyPassword } from '../../src/core/security.js'
 import { createDatabase } from '../../src/db/client.js'
 import { refreshTokens, users } from '../../src/db/schema.js'
+import { createRepositories } from '../../src/repositories/index.js'
 import { createRefreshTokensRepository } from '../../src/repositories/refresh-tokens.js'
 import { createUsersRepository } from '../../src/repositories/users.js'
 import { createUsersService } from '../../src/services/users.js'
@@ -168,17 +169,15 @@ describe('first admin from FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD', () => {
         FIRST_ADMIN_EMAIL: email,
         FIRST_ADMIN_PASSWORD: PASSWORD,
       }),
-      db,
+      repositories: createRepositories(db),
       clock: t.clock,
-      users: createUsersRepository(db),
     })
 
   it('does nothing when unset', async () => {
     const service = createUsersService({
       config: loadConfig({ SECRET_KEY: TEST_SECRET }),
-      db: t.db,
+      repositories: createRepositories(t.db),
       clock: t.clock,
-      users: createUsersRepository(t.db),
     })
     expect(await service.ensureFirstAdmin()).toBeNull()
     expect(await t.db.select().from(users)).toEqual([])

@@ -2,6 +2,7 @@ import { and, eq, isNull } from 'drizzle-orm'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/core/config.js'
 import { refreshTokens, users } from '../../src/db/schema.js'
+import { createRepositories } from '../../src/repositories/index.js'
 import { createUsersRepository } from '../../src/repositories/users.js'
 import { createUsersService } from '../../src/services/users.js'
 import { createTestApp, TEST_SECRET, type TestApp } from '../helpers/app.js'
@@ -129,9 +130,8 @@ describe('the last-admin rule counts verified admins only', () => {
     })
     const service = createUsersService({
       config,
-      db: t.db,
+      repositories: createRepositories(t.db),
       clock: t.clock,
-      users: createUsersRepository(t.db),
     })
     const result = await service.ensureFirstAdmin()
     expect(result?.action).toBe('created')

@@ -1,0 +1,33 @@
+import type { Db } from '../db/client.js'
+import { type CleanupRepository, createCleanupRepository } from './cleanup.js'
+import { createOneTimeCodesRepository, type OneTimeCodesRepository } from './one-time-codes.js'
+import { createRefreshTokensRepository, type RefreshTokensRepository } from './refresh-tokens.js'
+import { createSigningKeysRepository, type SigningKeysRepository } from './signing-keys.js'
+import { createUsersRepository, type UsersRepository } from './users.js'
+
+/** Every repository over one connection or transaction: what the services are given. */
+export interface Repositories {
+  users: UsersRepository
+  refreshTokens: RefreshTokensRepository
+  oneTimeCodes: OneTimeCodesRepository
+  signingKeys: SigningKeysRepository
+  cleanup: CleanupRepository
+  /**
+   * Runs `work` in one transaction, handing it the repositories bound to that transaction:
+   * committed when `work` resolves, rolled back when it throws. Called on a bundle that is
+   * already in a transaction, it opens a savepoint.
+   */
+  transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T>
+}
+
+/** The repositories over `db`; the services are wired with one bundle (services/index.ts). */
+export function createRepositories(db: Db): Repositories {
+  return {
+    users: createUsersRepository(db),
+    refreshTokens: createRefreshTokensRepository(db),
+    oneTimeCodes: createOneTimeCodesRepository(db),
+    signingKeys: createSigningKeysRepository(db),
+    cleanup: createCleanupRepository(db),
+    transaction: (work) => db.transaction((tx) => work(createRepositories(tx))),
+  }
+}

@@ -1,0 +1,46 @@
+import type { Repositories } from '../../src/repositories/index.js'
+
+type RepositoryName = Exclude<keyof Repositories, 'transaction'>
+
+/**
+ * `repositories` with one method that fails inside transactions: its `onCall`-th call there
+ * (the first by default) throws `failure` instead of running, as a bug or a lost connection
+ * would halfway through a use case. Every other call, and everything outside a
+ * transaction, goes to the real repositories.
+ */
+export function failingInTransaction<Name extends RepositoryName>(
+  repositories: Repositories,
+  name: Name,
+  method: keyof Repositories[Name] & string,
+  onCall = 1,
+) {
+  const failure = new Error(`injected failure: ${name}.${method}`)
+  let calls = 0
+
+  const failing = (bundle: Repositories): Repositories => {
+    const repository = bundle[name] as Record<string, (...args: unknown[]) => Promise<unknown>>
+    const original = repository[method]
+    if (!original) throw new Error(`${name} has no method ${method}`)
+    return {
+      ...bundle,
+      [name]: {
+        ...repository,
+        [method]: (...args: unknown[]) => {
+          calls += 1
+          return calls === onCall ? Promise.reject(failure) : original(...args)
+        },
+      },
+      transaction: (work) => bundle.transaction((tx) => work(failing(tx))),
+    }
+  }
+
+  return {
+    repositories: {
+      ...repositories,
+      transaction: (work) => repositories.transaction((tx) => work(failing(tx))),
+    } satisfies Repositories,
+    failure,
+    /** Calls of the method inside transactions so far (the failing one included). */
+    calls: () => calls,
+  }
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Clock } from './core/clock.js'
 import type { Config } from './core/config.js'
 import { moreSevereLevel } from './core/logger.js'
@@ -44,9 +44,9 @@ export interface AppDeps {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 const READY_TIMEOUT_MS = 2_000
 
-/** Builds the whole HTTP application without listening; the server and the tests call it. */
-export async function buildApp(deps: AppDeps) {
-  const { config, database, clock, metrics, services } = deps
+/** The Fastify instance: trusted proxies, body limit, request ids, log levels per route. */
+function createFastify(deps: Pick<AppDeps, 'config' | 'logger'>) {
+  const { config } = deps
   const app = Fastify({
     loggerInstance: deps.logger,
     // A hop count becomes a function: Fastify's types accept only that form.
@@ -72,21 +72,11 @@ export async function buildApp(deps: AppDeps) {
   app.addHook('onRoute', (route) => {
     if (route.logLevel) route.logLevel = moreSevereLevel(route.logLevel, config.logLevel)
   })
-  registerValidation(app)
-  registerErrorHandlers(app, {
-    onUnexpected: (error, request) =>
-      deps.errorReporter?.capture(error, {
-        requestId: request.id,
-        method: request.method,
-        route: request.routeOptions.url ?? '(unmatched)',
-      }),
-  })
-  registerGracefulClose(app)
-  await registerSecurity(app, config)
-  registerNoStore(app)
-  // Before any route: limits attach to routes as they are added.
-  const loginThrottleFor = await registerRateLimits(app, { config, clock })
+  return app
+}
 
+/** The OpenAPI document (`/openapi.json`), built from the routes' schemas as they register. */
+async function registerOpenApi(app: FastifyInstance) {
   registerNamedSchemas(app)
   await app.register(swagger, {
     // Shared schemas keep their $id as their name (`User`, not `def-0`) for readers and clients.
@@ -125,8 +115,32 @@ export async function buildApp(deps: AppDeps) {
       },
     },
   })
+}
 
+/**
+ * Builds the whole HTTP application without listening, from the services the composition
+ * root made (composition.ts `composeApi`, which the server and the tests call).
+ */
+export async function buildApp(deps: AppDeps) {
+  const { config, database, clock, metrics, services } = deps
+  const app = createFastify(deps)
+  registerValidation(app)
+  registerErrorHandlers(app, {
+    onUnexpected: (error, request) =>
+      deps.errorReporter?.capture(error, {
+        requestId: request.id,
+        method: request.method,
+        route: request.routeOptions.url ?? '(unmatched)',
+      }),
+  })
+  registerGracefulClose(app)
+  await registerSecurity(app, config)
+  registerNoStore(app)
+  // Before any route: limits attach to routes as they are added.
+  const loginThrottleFor = await registerRateLimits(app, { config, clock })
+  await registerOpenApi(app)
   registerMetrics(app, metrics)
+
   const { keyStore } = services
   // Loaded before the first request; stopped (timer, listening connection) with the app.
   await keyStore.start()

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -94,6 +95,46 @@ describe('graceful shutdown', () => {
         expect(server.records.some((record) => record.msg === 'stopped')).toBe(true)
         await expect(fetch(`${base}/health/live`)).rejects.toThrow()
       } finally {
+        await server.kill()
+      }
+    },
+    SPAWN_TIMEOUT_MS,
+  )
+
+  it(
+    'gives up after SHUTDOWN_TIMEOUT when a request keeps the close from finishing, and exits 1',
+    async () => {
+      const { env } = await serverEnv({ SHUTDOWN_TIMEOUT: '1s' })
+      const server = spawnLogged(process.execPath, ['--import', 'tsx', 'src/server.ts'], env)
+      let client: Socket | undefined
+      try {
+        await server.waitForLog(isReady)
+        // A client that sends its headers, then never the body it announced: its connection
+        // is busy, so the close waits for it (Node's own limit: the 5-minute requestTimeout).
+        client = connect(Number(env.PORT), '127.0.0.1')
+        client.on('error', () => {})
+        client.write(
+          'POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
+            'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"email":',
+        )
+        await server.waitForLog(
+          (record) =>
+            record.msg === 'incoming request' &&
+            (record.req as { url?: string } | undefined)?.url === '/auth/login',
+        )
+        server.child.kill('SIGTERM')
+
+        expect(await server.exited).toEqual({ code: 1, signal: null })
+        const messages = server.records.map((record) => record.msg)
+        expect(messages).toContain('shutting down: finishing in-flight requests')
+        expect(
+          server.records.find(
+            (record) => record.msg === 'shutdown did not finish within SHUTDOWN_TIMEOUT: exiting',
+          ),
+        ).toMatchObject({ level: 50, timeoutMs: 1_000 })
+        expect(messages).not.toContain('stopped')
+      } finally {
+        client?.destroy()
         await server.kill()
       }
     },

@@ -39,12 +39,14 @@ export function createKeyServices(deps: {
   logger?: KeyStoreLogger
   /** Derived from SECRET_KEY; derived here when omitted. */
   keys?: Readonly<DerivedKeys>
+  /** Made over `database` when omitted. */
+  repositories?: Repositories
 }) {
   const { config, database, clock } = deps
   const logger = deps.logger ?? silentLogger
   const keys = deps.keys ?? keysFor(config.secretKey)
   const signingKeys = createSigningKeysService({
-    db: database.db,
+    repositories: deps.repositories ?? createRepositories(database.db),
     config,
     clock,
     encryptionKey: keys.signingKeySealing,
@@ -77,6 +79,7 @@ export function createServices(deps: ServiceDeps) {
     clock,
     logger: log,
     keys,
+    repositories,
   })
   const tokens = createTokensService({ config, clock, users: repositories.users, keys: keyStore })
   const codes = createCodesService({

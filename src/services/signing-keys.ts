@@ -7,9 +7,8 @@ import {
   openPrivateKey,
   sealPrivateKey,
 } from '../core/signing-keys.js'
-import type { Db } from '../db/client.js'
 import type { SigningKeyRow } from '../db/schema.js'
-import { createSigningKeysRepository } from '../repositories/signing-keys.js'
+import type { Repositories } from '../repositories/index.js'
 
 /** After the access-token TTL, how long a retired key stays: clock skew and slow reloads. */
 const RETENTION_MARGIN_MS = 5 * 60_000
@@ -58,7 +57,7 @@ export type Revocation =
   | { status: 'not_found' | 'already_revoked' }
 
 export interface SigningKeysDeps {
-  db: Db
+  repositories: Repositories
   config: Readonly<KeyConfig>
   clock: Clock
   /** AES-256-GCM key sealing the private keys (derived from SECRET_KEY). */
@@ -72,18 +71,18 @@ export interface SigningKeysDeps {
  * rotations make one set) and announces itself to every instance on commit.
  */
 export function createSigningKeysService(deps: SigningKeysDeps) {
-  const { db, config, clock, logger } = deps
+  const { repositories, config, clock, logger } = deps
   const algorithm = config.jwtAlgorithm
 
   async function createKey(
-    tx: Db,
+    tx: Repositories,
     state: 'current' | 'next',
     extra: Partial<SigningKeyRow> = {},
   ): Promise<SigningKeyRow> {
     if (!isAsymmetric(algorithm)) throw new Error('HS256 has no signing keys')
     const pair = generateSigningKeyPair(algorithm)
     const now = clock.now()
-    return createSigningKeysRepository(tx).insert({
+    return tx.signingKeys.insert({
       kid: pair.kid,
       algorithm: pair.algorithm,
       state,
@@ -96,8 +95,8 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
   }
 
   /** Within a locked transaction: the live keys, and whether they fit the configured algorithm. */
-  async function liveKeys(tx: Db) {
-    const rows = await createSigningKeysRepository(tx).list()
+  async function liveKeys(tx: Repositories) {
+    const rows = await tx.signingKeys.list()
     const current = rows.find((row) => row.state === 'current')
     const next = rows.find((row) => row.state === 'next')
     return { current, next, fits: (row?: SigningKeyRow) => row?.algorithm === algorithm }
@@ -124,10 +123,10 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
    * `reseal` says SECRET_KEY was changed on purpose (then such keys are retired, not used).
    */
   async function rotateLocked(
-    tx: Db,
+    tx: Repositories,
     options: { hs256Upgrade?: boolean; reseal?: boolean } = {},
   ): Promise<Rotation> {
-    const keys = createSigningKeysRepository(tx)
+    const keys = tx.signingKeys
     const { current, next, fits } = await liveKeys(tx)
     if (!options.reseal) {
       for (const row of [current, next]) {
@@ -150,15 +149,18 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
     return { retired: current?.kid ?? null, current: promoted.kid, next: created.kid }
   }
 
-  const rotateAndAnnounce = async (tx: Db, options?: Parameters<typeof rotateLocked>[1]) => {
+  const rotateAndAnnounce = async (
+    tx: Repositories,
+    options?: Parameters<typeof rotateLocked>[1],
+  ) => {
     const rotation = await rotateLocked(tx, options)
-    await createSigningKeysRepository(tx).announce('rotated')
+    await tx.signingKeys.announce('rotated')
     return rotation
   }
 
-  const inLockedTransaction = <T>(work: (tx: Db) => Promise<T>) =>
-    db.transaction(async (tx) => {
-      await createSigningKeysRepository(tx).lockForChange()
+  const inLockedTransaction = <T>(work: (tx: Repositories) => Promise<T>) =>
+    repositories.transaction(async (tx) => {
+      await tx.signingKeys.lockForChange()
       return work(tx)
     })
 
@@ -195,7 +197,7 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
   async function deleteExpired(): Promise<string[]> {
     const cutoff = new Date(clock.now().getTime() - signingKeyRetentionMs(config))
     const deleted = await inLockedTransaction(async (tx) => {
-      const keys = createSigningKeysRepository(tx)
+      const keys = tx.signingKeys
       const rows = await keys.deleteUnusedBefore(cutoff)
       if (rows.length > 0) await keys.announce('deleted')
       return rows
@@ -210,7 +212,7 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
   }
 
   return {
-    list: () => createSigningKeysRepository(db).list(),
+    list: () => repositories.signingKeys.list(),
 
     /**
      * At start: a current and a next key of the configured algorithm, made once however
@@ -225,13 +227,10 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
         if (fits(current) && fits(next)) return null
         if (current && fits(current)) {
           if (next) {
-            await createSigningKeysRepository(tx).update(next.kid, {
-              state: 'retired',
-              retiredAt: clock.now(),
-            })
+            await tx.signingKeys.update(next.kid, { state: 'retired', retiredAt: clock.now() })
           }
           const created = await createKey(tx, 'next')
-          await createSigningKeysRepository(tx).announce('next')
+          await tx.signingKeys.announce('next')
           return { retired: next?.kid ?? null, current: current.kid, next: created.kid }
         }
         return rotateAndAnnounce(tx, { hs256Upgrade: current === undefined })
@@ -270,7 +269,7 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
      */
     async revoke(kid: string): Promise<Revocation> {
       const result = await inLockedTransaction(async (tx): Promise<Revocation> => {
-        const keys = createSigningKeysRepository(tx)
+        const keys = tx.signingKeys
         const row = (await keys.list()).find((candidate) => candidate.kid === kid)
         if (!row) return { status: 'not_found' }
         if (row.state === 'revoked') return { status: 'already_revoked' }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { unthrottled } from '../../src/core/login-throttle.js'
 import type { Mailer } from '../../src/mailer.js'
 import { createRepositories, type Repositories } from '../../src/repositories/index.js'
-import { createServices } from '../../src/services/index.js'
+import { createKeyServices, createServices } from '../../src/services/index.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
 import {
   login,
@@ -110,5 +110,22 @@ describe('a failure inside a transaction leaves nothing half-done', () => {
     const rows = real().users
     expect(await rows.findById(first.id)).toMatchObject({ role: 'admin', isVerified: true })
     expect(await rows.findById(second.id)).toMatchObject({ role: 'user', isVerified: false })
+  })
+
+  it('rotation: the keys retired and promoted before the new key failed stay as they were', async () => {
+    const states = async () =>
+      (await real().signingKeys.list()).map(({ kid, state }) => ({ kid, state }))
+    const before = await states()
+    expect(before.map(({ state }) => state).sort()).toEqual(['current', 'next'])
+    // The second update promotes the next key, after the first retired the current one.
+    const injected = failingInTransaction(real(), 'signingKeys', 'update', 2)
+    const { signingKeys } = createKeyServices({
+      config: t.config,
+      database: t.database,
+      clock: t.clock,
+      repositories: injected.repositories,
+    })
+    await expect(signingKeys.rotate()).rejects.toBe(injected.failure)
+    expect(await states()).toEqual(before)
   })
 })

@@ -6,7 +6,7 @@ import { StartupError } from './core/errors.js'
  * What a failed start prints. Expected failures (a bad setting, an unreachable database)
  * are one line each, for the operator to act on; only a bug gets its stack.
  */
-export function describeFailure(error: unknown): string[] {
+function describeFailure(error: unknown): string[] {
   if (error instanceof ConfigError) return error.problems.map((p) => `config error: ${p}`)
   if (error instanceof StartupError) return [`error: ${error.message}`]
   return [error instanceof Error ? (error.stack ?? error.message) : String(error)]

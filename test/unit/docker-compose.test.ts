@@ -1,8 +1,12 @@
-import { readFileSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 
 // docker-compose.yml cannot be run here (no Docker engine): these checks read the file
 // as text, block by block (two-space YAML, as it is written), for what must stay true.
+
+interface PackageJson {
+  scripts: Record<string, string>
+}
 
 const compose = readFileSync('docker-compose.yml', 'utf8')
 const lines = compose.split('\n')
@@ -72,6 +76,15 @@ describe('docker-compose.yml', () => {
     expect(databaseUser(setting(service('migrate'), 'DATABASE_URL'))).toBe(superuser)
     // .env is the app's env_file too: the superuser's password is blanked in its environment.
     expect(setting(appEnv, 'POSTGRES_PASSWORD')).toBe('')
+  })
+
+  it('migrates with the compiled CLI, as `npm run db:migrate` does from the sources', () => {
+    expect(setting(service('migrate'), 'command')).toBe('["node", "dist/cli.js", "migrate"]')
+    expect(setting(service('worker'), 'command')).toBe('["node", "dist/worker.js"]')
+    // tsc compiles src/<name>.ts to dist/<name>.js.
+    for (const entry of ['cli', 'worker']) expect(existsSync(`src/${entry}.ts`), entry).toBe(true)
+    const scripts = (JSON.parse(readFileSync('package.json', 'utf8')) as PackageJson).scripts
+    expect(scripts['db:migrate']).toBe('node --import tsx src/cli.ts migrate')
   })
 
   it("creates the API's role with an init script the postgres container runs", () => {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import { KEYS_HELP, KEYS_USAGE, parseKeysCommand, runKeysCommand } from './cli-keys.js'
 import {
   type Context,
   createCleanupScheduler,
@@ -14,7 +15,7 @@ import {
 } from './core/credentials.js'
 import { noMail } from './mailer.js'
 import { runMain } from './runtime.js'
-import { createServices } from './services/index.js'
+import { createKeyServices, createServices } from './services/index.js'
 
 interface Command {
   usage: string
@@ -90,6 +91,26 @@ const commands: Record<string, Command> = {
       )
       console.log(`admin ${action}: ${user.email} (${user.id})`)
       return 0
+    },
+  },
+  keys: {
+    usage: KEYS_USAGE,
+    summary: 'list, rotate or revoke the keys that sign access tokens',
+    help: KEYS_HELP,
+    check(args) {
+      const parsed = parseKeysCommand(args)
+      return typeof parsed === 'string' ? parsed : null
+    },
+    async run(context, args) {
+      const parsed = parseKeysCommand(args)
+      if (typeof parsed === 'string') throw new Error(parsed)
+      // The service logs each change (to stderr, with the other log lines).
+      return runKeysCommand(parsed, {
+        config: context.config,
+        signingKeys: createKeyServices(context).signingKeys,
+        print: (line) => console.log(line),
+        printError: (line) => console.error(line),
+      })
     },
   },
   cleanup: {

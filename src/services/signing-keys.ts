@@ -25,12 +25,17 @@ type KeyConfig = Pick<
 export const signingKeyRetentionMs = (config: KeyConfig) =>
   config.keyRefreshIntervalMs + config.accessTokenTtlMs + RETENTION_MARGIN_MS
 
+/** The `code` of the error a rotation throws when this process cannot open the live keys. */
+export const SEALED_UNDER_ANOTHER_SECRET = 'sealed_under_another_secret'
+
 const sealMismatch = (row: SigningKeyRow) =>
-  new Error(
-    `this process's SECRET_KEY cannot open the ${row.state} signing key ${row.kid}: ` +
-      'it is not the SECRET_KEY the keys were sealed with, and rotating now would leave keys ' +
-      "the instances cannot open. Use the API's SECRET_KEY; after changing SECRET_KEY on " +
-      'purpose, rotate with reseal.',
+  Object.assign(
+    new Error(
+      `this process's SECRET_KEY cannot open the ${row.state} signing key ${row.kid}: it is ` +
+        'not the SECRET_KEY the keys were sealed with, and rotating now would leave keys the ' +
+        'instances cannot open',
+    ),
+    { code: SEALED_UNDER_ANOTHER_SECRET },
   )
 
 export interface KeyChangeLogger {
@@ -248,7 +253,12 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
       if (!isAsymmetric(algorithm)) {
         throw new Error('JWT_ALGORITHM is HS256: there are no signing keys to rotate')
       }
-      const rotation = await inLockedTransaction((tx) => rotateAndAnnounce(tx, options))
+      const rotation = await inLockedTransaction(async (tx) => {
+        // No key yet (before the API's first start, or upgrading from HS256): as at start,
+        // HS256 tokens issued before stay valid for their lifetime.
+        const { current } = await liveKeys(tx)
+        return rotateAndAnnounce(tx, { ...options, hs256Upgrade: current === undefined })
+      })
       logRotation(rotation, options.reseal ? 'manual, new SECRET_KEY' : 'manual')
       return rotation
     },

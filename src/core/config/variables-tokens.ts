@@ -28,7 +28,7 @@ export const TOKENS = {
     env: 'JWT_ALGORITHM',
     parse: oneOf(JWT_ALGORITHMS),
     default: 'ES256',
-    doc: 'How access tokens are signed: ES256 or EdDSA (a key pair kept in the database, private half sealed with a key derived from SECRET_KEY, public half at /.well-known/jwks.json so other services verify without a secret), or HS256 (SECRET_KEY itself; one service only).',
+    doc: 'How access tokens are signed: ES256 or EdDSA (a key pair kept in the database, private half sealed with a key derived from SECRET_KEY, public half at /.well-known/jwks.json so other services verify without a secret), or HS256 (a key derived from SECRET_KEY; one service only).',
     summary: '`ES256`, `EdDSA` (published keys) or `HS256` (one service)',
   }),
   /** The base of absolute URLs in metadata (no trailing slash); unset: from PORT. */
@@ -52,8 +52,8 @@ export const TOKENS = {
     env: 'SIGNING_KEY_ROTATION',
     parse: durationOrOff(MIN_KEY_ROTATION_MS, '1h'),
     default: 'off',
-    doc: 'Age at which the scheduler rotates the signing key on its own (at least 1h), or off.',
-    summary: 'automatic rotation of the signing key',
+    doc: 'Age at which the background job (the API unless RUN_SCHEDULER=false, or the worker) rotates the signing key on its own, like 90d (at least 1h), or off.',
+    summary: 'age at which the job rotates the signing key (`90d`)',
   }),
   accessTokenTtlMs: variable({
     env: 'ACCESS_TOKEN_TTL',

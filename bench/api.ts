@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs'
 import { signAccessToken, type TokenSigner } from '../src/core/access-tokens.js'
 import { systemClock } from '../src/core/clock.js'
 import { loadConfig } from '../src/core/config.js'
-import { newId } from '../src/core/ids.js'
 import { keysFor } from '../src/core/keys.js'
 import type { Role } from '../src/core/security.js'
 import { createDatabase } from '../src/db/client.js'
@@ -89,13 +88,19 @@ export async function apiSigner(databaseUrl: string, secretKey: string): Promise
   }
 }
 
-/** An access token signed by `signer` the way the API signs them; valid for two hours. */
-export function accessToken(signer: TokenSigner, user: { id: string; role: Role }): string {
+/**
+ * An access token of the seeded session of `user`, signed by `signer` the way the API signs
+ * them; valid for two hours.
+ */
+export function accessToken(
+  signer: TokenSigner,
+  user: { id: string; role: Role; sessionId: string },
+): string {
   const defaults = loadConfig({})
   const { token } = signAccessToken(
     { issuer: defaults.jwtIssuer, audience: defaults.jwtAudience, ttlMs: 2 * 3_600_000 },
     signer,
-    { ...user, sessionId: newId() },
+    user,
     Math.floor(Date.now() / 1000),
   )
   return token

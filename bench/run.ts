@@ -272,9 +272,9 @@ async function main() {
   const seeded = await seedUsers(database.pool, settings.users)
   const secretKey = benchSecretKey()
   const signer = await apiSigner(database.url, secretKey)
-  const me = { id: seeded.me.id, role: 'user' as const }
+  const me = { id: seeded.me.id, role: 'user' as const, sessionId: seeded.me.sessionId }
   const meToken = accessToken(signer, me)
-  const adminToken = accessToken(signer, { id: seeded.admin.id, role: 'admin' })
+  const adminToken = accessToken(signer, { ...seeded.admin, role: 'admin' })
   const uncachedMeTokens = wants('me-uncached')
     ? Array.from({ length: UNCACHED_TOKENS }, () => accessToken(signer, me))
     : [meToken]

@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { newId } from '../src/core/ids.js'
 import { hashPassword } from '../src/core/security.js'
 
 /** Crockford base32 of a bigint, left-padded to `len` characters (len ≤ 13: 64-bit shifts). */
@@ -24,9 +25,16 @@ export interface SeedAccount {
   role: 'user' | 'admin'
 }
 
+/** A seeded account with one live session (a login), which its access tokens name. */
+export interface SignedInAccount {
+  id: string
+  email: string
+  sessionId: string
+}
+
 export interface SeededUsers {
-  admin: { id: string; email: string }
-  me: { id: string; email: string }
+  admin: SignedInAccount
+  me: SignedInAccount
   login: SeedAccount & { id: string }
   /** A plain user in the middle of the list, for GET /users/{id}. */
   someUserId: string
@@ -87,10 +95,18 @@ export async function seedUsers(pool: pg.Pool, count: number): Promise<SeededUse
       return rows[0]?.id ?? ''
     }
     const loginHash = await hashPassword(LOGIN_PASSWORD, 12)
-    const admin = { email: 'admin@bench.example', id: '' }
-    admin.id = await special(admin.email, 'admin', plainHash, 1)
-    const me = { email: 'me@bench.example', id: '' }
-    me.id = await special(me.email, 'user', plainHash, 2)
+    const signedIn = async (email: string, role: 'user' | 'admin', n: number) => {
+      const id = await special(email, role, plainHash, n)
+      const sessionId = newId()
+      await client.query(
+        `insert into sessions (id, user_id, created_at, last_used_at, expires_at)
+         values ($1, $2, now(), now(), now() + interval '1 day')`,
+        [sessionId, id],
+      )
+      return { email, id, sessionId }
+    }
+    const admin = await signedIn('admin@bench.example', 'admin', 1)
+    const me = await signedIn('me@bench.example', 'user', 2)
     const login = {
       email: 'login@bench.example',
       password: LOGIN_PASSWORD,
@@ -102,6 +118,7 @@ export async function seedUsers(pool: pg.Pool, count: number): Promise<SeededUse
       `user${Math.ceil(generic / 2)}@bench.example`,
     ])
     await client.query('analyze users')
+    await client.query('analyze sessions')
     return { admin, me, login, someUserId: rows[0]?.id ?? '' }
   } finally {
     client.release()

@@ -24,6 +24,7 @@ import { registerValidation } from './plugins/validation.js'
 import { authRoutes } from './routes/auth.js'
 import { docsRoutes } from './routes/docs.js'
 import { healthRoutes } from './routes/health.js'
+import { sessionsRoutes } from './routes/sessions.js'
 import { usersRoutes } from './routes/users.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 import type { Services } from './services/index.js'
@@ -64,6 +65,7 @@ function createFastify(deps: Pick<AppDeps, 'config' | 'logger'>) {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorateRequest('user', null as unknown as UserRow)
+  app.decorateRequest('sessionId', null)
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     done()
@@ -96,7 +98,10 @@ async function registerOpenApi(app: FastifyInstance) {
       },
       tags: [
         { name: 'auth', description: 'Sign-up, e-mail verification, login and tokens' },
-        { name: 'users', description: 'The signed-in user, and user management for admins' },
+        {
+          name: 'users',
+          description: 'The signed-in user and their sessions, and user management for admins',
+        },
         { name: 'operations', description: 'Health and metrics' },
         {
           name: 'keys',
@@ -154,6 +159,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(docsRoutes)
   await app.register(authRoutes, { prefix: '/auth', services, loginThrottleFor })
   await app.register(usersRoutes, { prefix: '/users', services, loginThrottleFor })
+  await app.register(sessionsRoutes, { prefix: '/users', services })
   return app
 }
 

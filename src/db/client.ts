@@ -49,11 +49,20 @@ export interface DatabaseOptions {
   pgliteTemplate?: Blob
   poolMax?: number
   onPoolError?: (error: Error) => void
+  /**
+   * Called with the text of every statement Drizzle sends (prepared ones at each
+   * execution): how the tests count a request's round trips to the database.
+   */
+  onQuery?: (query: string) => void
 }
+
+/** Drizzle's logger option, when someone listens. */
+const queryLogger = (onQuery: DatabaseOptions['onQuery']) =>
+  onQuery === undefined ? {} : { logger: { logQuery: (query: string) => onQuery(query) } }
 
 export async function createDatabase(options: DatabaseOptions): Promise<Database> {
   return options.databaseUrl === null
-    ? openPglite(options.pglitePath, options.pgliteTemplate)
+    ? openPglite(options.pglitePath, options.pgliteTemplate, options.onQuery)
     : openPostgres(options.databaseUrl, options)
 }
 
@@ -67,7 +76,7 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
   })
   // An idle client losing its server emits here; without a listener the process dies.
   pool.on('error', (error) => options.onPoolError?.(error))
-  const db = drizzleNodePg(pool, { schema })
+  const db = drizzleNodePg(pool, { schema, ...queryLogger(options.onQuery) })
   return {
     db,
     kind: 'postgres',
@@ -113,7 +122,11 @@ async function listenOnServer(
   }
 }
 
-async function openPglite(path: string | null, template?: Blob): Promise<Database> {
+async function openPglite(
+  path: string | null,
+  template?: Blob,
+  onQuery?: DatabaseOptions['onQuery'],
+): Promise<Database> {
   if (path !== null) makeDataFolderPrivate(path)
   const releaseLock = path === null ? () => {} : lockDataDirectory(path)
   try {
@@ -127,7 +140,7 @@ async function openPglite(path: string | null, template?: Blob): Promise<Databas
     await client.waitReady
     // PGlite unpacks its files 0666 and rewrites a few at each start: tighten after opening.
     if (path !== null) restrictTree(path)
-    const db = drizzlePglite(client, { schema })
+    const db = drizzlePglite(client, { schema, ...queryLogger(onQuery) })
     return {
       db,
       kind: 'pglite',

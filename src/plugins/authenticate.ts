@@ -7,19 +7,23 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the `authenticate` guard; routes without it never read it. */
     user: UserRow
+    /** The session (`sid`) of the request's access token, set with `user`; null if unnamed. */
+    sessionId: string | null
   }
 }
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/-]+=*)$/i
 
-/** Route guard: verifies the bearer access token and loads the user (one primary-key query). */
+/** Route guard: verifies the bearer access token and loads the user and its session (one query). */
 export function createAuthenticate(tokens: TokensService): preHandlerAsyncHookHandler {
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply) {
     const header = request.headers.authorization
     if (header === undefined) throw unauthorized('not_authenticated', 'Not authenticated')
     const match = BEARER.exec(header)
     if (!match?.[1]) throw unauthorized('invalid_token', 'Could not validate credentials')
-    request.user = await tokens.authenticate(match[1])
+    const { user, sessionId } = await tokens.authenticate(match[1])
+    request.user = user
+    request.sessionId = sessionId
   }
 }
 

@@ -7,8 +7,8 @@ declare module 'fastify' {
   }
 }
 
-/** Tokens (RFC 6749 §5.1) and personal data: shapes no browser or proxy may keep. */
-const PRIVATE_SHAPES = new Set(['TokenPair', 'User', 'UserList'])
+/** Tokens (RFC 6749 §5.1) and personal data (sessions hold addresses): shapes no cache may keep. */
+const PRIVATE_SHAPES = new Set(['TokenPair', 'User', 'UserList', 'SessionList'])
 
 function answersWithPrivateData(route: RouteOptions): boolean {
   const responses = Object.values(route.schema?.response ?? {}) as ({ $id?: unknown } | null)[]

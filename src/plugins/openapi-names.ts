@@ -17,6 +17,7 @@ import {
   HealthStatusSchema,
   ValidationErrorBodySchema,
 } from '../schemas/common.js'
+import { SessionListSchema } from '../schemas/sessions.js'
 import { PatchUserBodySchema, UserListSchema, UserOutSchema } from '../schemas/users.js'
 import { AuthorizationServerMetadataSchema, JwksSchema } from '../schemas/well-known.js'
 
@@ -37,6 +38,7 @@ const NAMED_SCHEMAS = [
   PatchUserBodySchema,
   UserOutSchema,
   UserListSchema,
+  SessionListSchema,
   TokenPairSchema,
   AcceptedSchema,
   ErrorBodySchema,

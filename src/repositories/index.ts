@@ -2,6 +2,7 @@ import type { Db } from '../db/client.js'
 import { type CleanupRepository, createCleanupRepository } from './cleanup.js'
 import { createOneTimeCodesRepository, type OneTimeCodesRepository } from './one-time-codes.js'
 import { createRefreshTokensRepository, type RefreshTokensRepository } from './refresh-tokens.js'
+import { createSessionsRepository, type SessionsRepository } from './sessions.js'
 import { createSigningKeysRepository, type SigningKeysRepository } from './signing-keys.js'
 import { createUsersRepository, type UsersRepository } from './users.js'
 
@@ -9,6 +10,7 @@ import { createUsersRepository, type UsersRepository } from './users.js'
 export interface Repositories {
   users: UsersRepository
   refreshTokens: RefreshTokensRepository
+  sessions: SessionsRepository
   oneTimeCodes: OneTimeCodesRepository
   signingKeys: SigningKeysRepository
   cleanup: CleanupRepository
@@ -25,6 +27,7 @@ export function createRepositories(db: Db): Repositories {
   return {
     users: createUsersRepository(db),
     refreshTokens: createRefreshTokensRepository(db),
+    sessions: createSessionsRepository(db),
     oneTimeCodes: createOneTimeCodesRepository(db),
     signingKeys: createSigningKeysRepository(db),
     cleanup: createCleanupRepository(db),

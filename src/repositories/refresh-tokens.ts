@@ -38,30 +38,6 @@ export function createRefreshTokensRepository(db: Db) {
         .returning()
       return row
     },
-
-    /** Revokes every token of one login; returns how many were live. */
-    async revokeFamily(familyId: string, now: Date): Promise<number> {
-      const rows = await db
-        .update(refreshTokens)
-        .set({ revokedAt: now })
-        .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)))
-        .returning({ id: refreshTokens.id })
-      return rows.length
-    },
-
-    /**
-     * Revokes every login of a user (password change or reset, deactivation). Call it after
-     * updating the user's row in the same transaction: a refresh locks that row first, so
-     * it cannot add a token this statement does not see.
-     */
-    async revokeAllForUser(userId: string, now: Date): Promise<number> {
-      const rows = await db
-        .update(refreshTokens)
-        .set({ revokedAt: now })
-        .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)))
-        .returning({ id: refreshTokens.id })
-      return rows.length
-    },
   }
 }
 

@@ -2,7 +2,7 @@ import { and, desc, eq, getTableColumns, like, or, type SQL, sql } from 'drizzle
 import type { Cursor } from '../core/cursor.js'
 import type { Db } from '../db/client.js'
 import { lockForTransaction } from '../db/locks.js'
-import { type NewUserRow, refreshTokens, type UserRow, users } from '../db/schema.js'
+import { type NewUserRow, type SessionRow, sessions, type UserRow, users } from '../db/schema.js'
 
 /** Filters and keyset position of `GET /users`; `limit` is the number of rows to read. */
 export interface UserListFilter {
@@ -13,6 +13,12 @@ export interface UserListFilter {
   isActive?: boolean
   /** Case-insensitive prefix of the e-mail or the full name, taken literally. */
   q?: string
+}
+
+/** What authenticating a request reads: the user, and its token's session if still there. */
+export interface UserWithSession {
+  user: UserRow
+  session: Pick<SessionRow, 'createdAt' | 'expiresAt' | 'endedAt'> | null
 }
 
 /** `%`, `_` and backslash are LIKE syntax; a search for them must match them literally. */
@@ -54,28 +60,35 @@ export function createUsersRepository(db: Db) {
     .limit(1)
     .prepare('users_find_by_id')
 
+  // The hot path of every authenticated request: the user and the state of the token's
+  // session in one round trip, a join on two primary keys. The session must be the user's.
+  const findWithSessionStatement = db
+    .select({
+      user: users,
+      session: {
+        createdAt: sessions.createdAt,
+        expiresAt: sessions.expiresAt,
+        endedAt: sessions.endedAt,
+      },
+    })
+    .from(users)
+    .leftJoin(
+      sessions,
+      and(eq(sessions.id, sql.placeholder('sessionId')), eq(sessions.userId, users.id)),
+    )
+    .where(eq(users.id, sql.placeholder('id')))
+    .limit(1)
+    .prepare('users_find_with_session')
+
   return {
     async findById(id: string): Promise<UserRow | undefined> {
       const [row] = await findByIdStatement.execute({ id })
       return row
     },
 
-    /**
-     * Inside a transaction: the owner of a refresh token, its row locked until commit. Every
-     * change that revokes a user's tokens updates that row first, so a rotation and a
-     * revocation serialise on it. `no key update` is what an UPDATE takes: it does not make
-     * the foreign-key checks of concurrent logins wait.
-     */
-    async lockOwnerOfRefreshToken(tokenHash: string): Promise<UserRow | undefined> {
-      const owner = db
-        .select({ id: refreshTokens.userId })
-        .from(refreshTokens)
-        .where(eq(refreshTokens.tokenHash, tokenHash))
-      const [row] = await db
-        .select()
-        .from(users)
-        .where(sql`${users.id} = (${owner})`)
-        .for('no key update')
+    /** The user and the state of one of its sessions (null when it is not theirs or gone). */
+    async findWithSession(id: string, sessionId: string): Promise<UserWithSession | undefined> {
+      const [row] = await findWithSessionStatement.execute({ id, sessionId })
       return row
     },
 

@@ -30,10 +30,14 @@ export interface AuthRoutesOptions {
 
 const ACCEPTED = { detail: 'If the account exists, an e-mail is on its way' }
 
-/** What security events log of a request: its logger (with the request id) and the client. */
+/**
+ * What security events log of a request (its logger, with the request id, and the client),
+ * and where a login comes from.
+ */
 const contextOf = (request: FastifyRequest): RequestContext => ({
   log: request.log,
   clientAddress: request.ip,
+  userAgent: request.headers['user-agent'],
 })
 
 /** The contract's token pair (`Cache-Control: no-store` comes from plugins/no-store). */

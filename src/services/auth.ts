@@ -13,6 +13,7 @@ import type { Repositories } from '../repositories/index.js'
 import type { CodesService } from './codes.js'
 import {
   type AuthLogger,
+  endSessions,
   type RequestContext,
   type SessionsService,
   securityEvent,
@@ -165,7 +166,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       await upgradePasswordHash(user, password, context)
       if (!user.isActive) throw new AppError(403, 'inactive_user', 'Inactive user')
       if (!user.isVerified) throw new AppError(403, 'email_not_verified', 'Email not verified')
-      return sessions.issuePair(user)
+      return sessions.start(user, context)
     },
 
     refresh: sessions.refresh,
@@ -184,8 +185,8 @@ export function createAuthService(deps: AuthServiceDeps) {
     },
 
     /**
-     * Sets a new password, logs every device out (refresh tokens revoked, older access
-     * tokens rejected) and verifies the address, which the code has just proved.
+     * Sets a new password, logs every device out (every session ended, older access tokens
+     * rejected) and verifies the address, which the code has just proved.
      */
     async resetPassword(input: ResetPasswordInput): Promise<void> {
       // Before the code is tried, so a refused password does not cost the user a try.
@@ -198,7 +199,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         const now = clock.now()
         if (!(await codes.markUsed(tx, 'reset_password', user.id, claim))) return false
         await tx.users.markVerified(user.id, now, { passwordHash, tokensValidAfter: now })
-        await tx.refreshTokens.revokeAllForUser(user.id, now)
+        await endSessions(tx, { userId: user.id }, 'password_reset', now)
         return true
       })
       if (!done) throw codes.rejection('reset_password')

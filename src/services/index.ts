@@ -11,6 +11,7 @@ import { createKeyStore, type KeyStoreLogger } from './key-store.js'
 import { createSessionsService } from './sessions.js'
 import { createSigningKeysService } from './signing-keys.js'
 import { createTokensService } from './tokens.js'
+import { createUserSessionsService } from './user-sessions.js'
 import { createUsersService } from './users.js'
 
 export interface ServiceDeps {
@@ -108,7 +109,8 @@ export function createServices(deps: ServiceDeps) {
     logger: log,
   })
   const usersService = createUsersService({ config, repositories, clock })
-  return { tokens, auth, users: usersService, signingKeys, keyStore }
+  const userSessions = createUserSessionsService({ config, repositories, clock })
+  return { tokens, auth, users: usersService, sessions: userSessions, signingKeys, keyStore }
 }
 
 export type Services = ReturnType<typeof createServices>

@@ -3,8 +3,9 @@ import type { Config } from '../core/config.js'
 import { unauthorized } from '../core/errors.js'
 import { newId } from '../core/ids.js'
 import { generateRefreshToken, hashToken } from '../core/security.js'
-import type { RefreshTokenRow, UserRow } from '../db/schema.js'
+import type { RefreshTokenRow, SessionEndReason, SessionRow, UserRow } from '../db/schema.js'
 import type { Repositories } from '../repositories/index.js'
+import type { SessionSelector } from '../repositories/sessions.js'
 import type { TokensService } from './tokens.js'
 
 export interface AuthLogger {
@@ -17,7 +18,10 @@ export interface AuthLogger {
  */
 export interface RequestContext {
   log: AuthLogger
+  /** As the trusted-proxy setting resolves it; stored on the session a login starts. */
   clientAddress: string
+  /** The User-Agent header, stored (truncated) on the session a login starts. */
+  userAgent?: string
 }
 
 /** A security event, at `warn`: never an e-mail address, token or password. */
@@ -38,8 +42,50 @@ export interface TokenPair {
   expiresInSeconds: number
 }
 
+/** Longer user agents are cut: the column is shown back to people, not parsed. */
+export const MAX_USER_AGENT_LENGTH = 256
+
+/** The user agent as stored: at most MAX_USER_AGENT_LENGTH characters, never half of one. */
+export function storedUserAgent(userAgent: string | undefined): string | null {
+  if (userAgent === undefined || userAgent === '') return null
+  const characters = Array.from(userAgent)
+  return characters.length <= MAX_USER_AGENT_LENGTH
+    ? userAgent
+    : characters.slice(0, MAX_USER_AGENT_LENGTH).join('')
+}
+
+/**
+ * The one place sessions end, whatever the cause (`reason`): logout, a session call, reuse
+ * detection, a password change or reset, deactivation, withdrawn verification. The
+ * sessions get `ended_at` and the reason, their refresh tokens are revoked, and their
+ * access tokens are refused from the next request on, on every instance (authentication
+ * reads the session with the user). Call it with the transaction of the change that causes
+ * it; it returns the ids of the sessions it ended.
+ */
+export async function endSessions(
+  tx: Pick<Repositories, 'sessions'>,
+  selector: SessionSelector,
+  reason: SessionEndReason,
+  now: Date,
+): Promise<string[]> {
+  return tx.sessions.end(selector, reason, now)
+}
+
+/** Not ended, not idle past its refresh token's lifetime, not older than SESSION_MAX_AGE. */
+export function isLiveSession(
+  session: Pick<SessionRow, 'createdAt' | 'expiresAt' | 'endedAt'>,
+  now: Date,
+  config: Pick<Config, 'sessionMaxAgeMs'>,
+): boolean {
+  return (
+    session.endedAt === null &&
+    session.expiresAt > now &&
+    now.getTime() - session.createdAt.getTime() < config.sessionMaxAgeMs
+  )
+}
+
 export interface SessionsServiceDeps {
-  config: Pick<Config, 'refreshTokenTtlMs' | 'refreshReuseGraceMs'>
+  config: Pick<Config, 'refreshTokenTtlMs' | 'refreshReuseGraceMs' | 'sessionMaxAgeMs'>
   repositories: Repositories
   clock: Clock
   tokens: TokensService
@@ -51,39 +97,49 @@ export interface SessionsServiceDeps {
 const invalidToken = () => unauthorized('invalid_token', 'Invalid or expired refresh token')
 
 /**
- * Logins as refresh-token families: each login is a family, each refresh spends its token
- * and issues the next one of the family, and a logout or a detected reuse revokes it.
+ * Sessions (logins) as refresh-token families: a login starts one, each refresh spends its
+ * token and issues the next one of the session, and a logout or a detected reuse ends it.
  */
 export function createSessionsService(deps: SessionsServiceDeps) {
   const { config, repositories, clock, tokens, logger } = deps
 
   /**
-   * A new refresh token in `familyId` (a new login when omitted) and an access token,
-   * stored through `repos` (the caller's transaction, if any).
+   * When a session used at `now` ends unless used again: the refresh token's lifetime (the
+   * idle limit), capped at SESSION_MAX_AGE from its login.
+   */
+  const expiryAfterUse = (createdAt: Date, now: Date) =>
+    new Date(
+      Math.min(
+        now.getTime() + config.refreshTokenTtlMs,
+        createdAt.getTime() + config.sessionMaxAgeMs,
+      ),
+    )
+
+  /**
+   * A new refresh token of `session`, living as long as the session, stored through `repos`
+   * (the caller's transaction), with `access`, an access token whose `sid` is the session.
    */
   async function issuePair(
+    repos: Pick<Repositories, 'refreshTokens'>,
     user: UserRow,
-    familyId = newId(),
-    repos: Pick<Repositories, 'refreshTokens'> = repositories,
+    session: Pick<SessionRow, 'id' | 'expiresAt'>,
+    access: { token: string; expiresInSeconds: number },
   ): Promise<TokenPair> {
-    // Signed first: when no key can sign (a 503), no refresh token is stored for nothing.
-    // `sid` is the login, so a refreshed token keeps the one of the login it continues.
-    const access = tokens.issueAccessToken(user, familyId)
     const refreshToken = generateRefreshToken()
     await repos.refreshTokens.insert({
       id: newId(),
       userId: user.id,
-      familyId,
+      familyId: session.id,
       tokenHash: hashToken(refreshToken),
-      expiresAt: new Date(clock.now().getTime() + config.refreshTokenTtlMs),
+      expiresAt: session.expiresAt,
     })
     return { accessToken: access.token, refreshToken, expiresInSeconds: access.expiresInSeconds }
   }
 
   /**
    * A refresh token that could not be spent. Within the grace a spent token is a retry or a
-   * racing tab: refused, nothing revoked. After it, someone replays a stolen token: the whole
-   * login is revoked.
+   * racing tab: refused, nothing ended. After it, someone replays a stolen token: the
+   * session ends.
    */
   async function rejectUnspendable(
     row: RefreshTokenRow | undefined,
@@ -92,7 +148,8 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     const now = clock.now()
     if (row?.spentAt && row.revokedAt === null && row.expiresAt > now) {
       if (now.getTime() - row.spentAt.getTime() > config.refreshReuseGraceMs) {
-        await repositories.refreshTokens.revokeFamily(row.familyId, now)
+        const session = { userId: row.userId, sessionId: row.familyId }
+        await repositories.transaction((tx) => endSessions(tx, session, 'reuse_detected', now))
         securityEvent(
           logger,
           context,
@@ -107,20 +164,49 @@ export function createSessionsService(deps: SessionsServiceDeps) {
   }
 
   return {
-    issuePair,
+    /** A login: a new session, stamped with where it came from, and its first pair. */
+    async start(user: UserRow, context?: RequestContext): Promise<TokenPair> {
+      const id = newId()
+      // Signed first: when no key can sign (a 503), nothing is stored for nothing.
+      const access = tokens.issueAccessToken(user, id)
+      const now = clock.now()
+      return repositories.transaction(async (tx) => {
+        const session = await tx.sessions.insert({
+          id,
+          userId: user.id,
+          createdAt: now,
+          lastUsedAt: now,
+          expiresAt: expiryAfterUse(now, now),
+          userAgent: storedUserAgent(context?.userAgent),
+          ip: context?.clientAddress ?? null,
+        })
+        return issuePair(tx, user, session, access)
+      })
+    },
 
-    /** Spends the token and returns a new pair in the same login family. */
+    /**
+     * Spends the token and returns a new pair of the same session, whose `last_used_at`
+     * and idle expiry move (never past SESSION_MAX_AGE from the login).
+     */
     async refresh(refreshToken: string, context?: RequestContext): Promise<TokenPair> {
       const tokenHash = hashToken(refreshToken)
       const pair = await repositories.transaction(async (tx) => {
-        // The owner's row is locked before the token is spent: a password change, reset or
-        // deactivation committing meanwhile is either waited for (its revocation then refuses
-        // the spend) or waits for this commit (and then sees the new token it must revoke).
-        const user = await tx.users.lockOwnerOfRefreshToken(tokenHash)
-        const spent = await tx.refreshTokens.spend(tokenHash, clock.now())
-        if (!spent) return null
-        if (!user?.isActive || !user.isVerified) return undefined
-        return issuePair(user, spent.familyId, tx)
+        // The owner's row and the session's are locked before the token is spent: a change
+        // that ends the session committing meanwhile is either waited for (its revocation
+        // then refuses the spend) or waits for this commit (and then sees the new token it
+        // must revoke).
+        const locked = await tx.sessions.lockForRefresh(tokenHash)
+        const now = clock.now()
+        const spent = await tx.refreshTokens.spend(tokenHash, now)
+        if (!spent || !locked) return null
+        const { user, session } = locked
+        if (!user.isActive || !user.isVerified || !isLiveSession(session, now, config)) {
+          return undefined
+        }
+        const expiresAt = expiryAfterUse(session.createdAt, now)
+        await tx.sessions.touch(session.id, now, expiresAt)
+        const access = tokens.issueAccessToken(user, session.id)
+        return issuePair(tx, user, { id: session.id, expiresAt }, access)
       })
       if (pair === undefined) throw invalidToken()
       if (pair === null) {
@@ -130,14 +216,15 @@ export function createSessionsService(deps: SessionsServiceDeps) {
       return pair
     },
 
-    /** Ends the login the token belongs to: every token of its family is revoked. */
+    /** Ends the session the token belongs to. */
     async logout(refreshToken: string, context?: RequestContext): Promise<void> {
       const row = await repositories.refreshTokens.findByHash(hashToken(refreshToken))
       const now = clock.now()
       if (!row || row.spentAt || row.revokedAt || row.expiresAt <= now) {
         return rejectUnspendable(row, context)
       }
-      await repositories.refreshTokens.revokeFamily(row.familyId, now)
+      const session = { userId: row.userId, sessionId: row.familyId }
+      await repositories.transaction((tx) => endSessions(tx, session, 'logout', now))
     },
   }
 }

@@ -11,6 +11,7 @@ import { createTokenCache } from '../core/token-cache.js'
 import type { UserRow } from '../db/schema.js'
 import type { UsersRepository } from '../repositories/users.js'
 import type { KeyStore } from './key-store.js'
+import { isLiveSession } from './sessions.js'
 
 /**
  * Verified asymmetric tokens remembered per instance. At about 600 bytes each, the cache
@@ -21,6 +22,19 @@ export const VERIFIED_TOKEN_CACHE_SIZE = 4_096
 /** Whole seconds from which a user's access tokens are accepted (JWT `iat` has 1 s resolution). */
 const validFromSeconds = (user: UserRow) =>
   user.tokensValidAfter === null ? 0 : Math.ceil(user.tokensValidAfter.getTime() / 1000)
+
+/** Who a request's access token speaks for. */
+export interface Authenticated {
+  user: UserRow
+  /** The token's session; null for a token from before sessions were named (HS256 upgrade). */
+  sessionId: string | null
+}
+
+const invalidAccessToken = () => unauthorized('invalid_token', 'Could not validate credentials')
+
+/** Active, verified, and the token not older than the user's last password change. */
+const isUsable = (user: UserRow, claims: AccessClaims) =>
+  user.isActive && user.isVerified && claims.iat >= validFromSeconds(user)
 
 /** Issues access tokens and turns a bearer token back into a live user. */
 export function createTokensService(deps: {
@@ -36,7 +50,6 @@ export function createTokensService(deps: {
     ttlMs: config.accessTokenTtlMs,
   }
   const cache = createTokenCache<AccessClaims>(VERIFIED_TOKEN_CACHE_SIZE)
-  keys.onKeysRemoved((kids) => cache.dropKeys(kids))
 
   /**
    * The claims of a valid token. A signature checked before is not checked again while its
@@ -76,17 +89,33 @@ export function createTokensService(deps: {
     },
 
     /**
-     * The user behind a bearer token, or a 401: bad token, user gone, inactive, unverified
-     * (an admin may withdraw verification; login then says why with a 403), or revoked.
-     * The user row is read on every request, so those changes apply at once.
+     * The user behind a bearer token and its session, or a 401: bad token, user gone,
+     * inactive, unverified (an admin may withdraw verification; login then says why with a
+     * 403), or its session ended or expired. The user row and the session's are read on
+     * every request, in one query, so those changes apply at once on every instance.
      */
-    async authenticate(token: string): Promise<UserRow> {
+    async authenticate(token: string): Promise<Authenticated> {
       const claims = await verify(token)
-      const user = claims && (await users.findById(claims.sub))
-      if (!claims || !user?.isActive || !user.isVerified || claims.iat < validFromSeconds(user)) {
-        throw unauthorized('invalid_token', 'Could not validate credentials')
+      if (claims === null) throw invalidAccessToken()
+      const now = clock.now()
+      if (claims.sid === null) {
+        // Signed with HS256 before the upgrade to asymmetric keys, when tokens named no
+        // session: accepted on the user alone until they expire (ACCESS_TOKEN_TTL at most).
+        const user = await users.findById(claims.sub)
+        if (!user || !isUsable(user, claims)) throw invalidAccessToken()
+        return { user, sessionId: null }
       }
-      return user
+      const found = await users.findWithSession(claims.sub, claims.sid)
+      const { session } = found ?? {}
+      if (
+        !found ||
+        !isUsable(found.user, claims) ||
+        !session ||
+        !isLiveSession(session, now, config)
+      ) {
+        throw invalidAccessToken()
+      }
+      return { user: found.user, sessionId: claims.sid }
     },
   }
 }

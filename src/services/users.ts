@@ -7,9 +7,10 @@ import { newId } from '../core/ids.js'
 import type { LoginThrottle } from '../core/login-throttle.js'
 import { hashPassword, verifyPassword } from '../core/security.js'
 import { isUniqueViolation } from '../db/errors.js'
-import type { NewUserRow, UserRow } from '../db/schema.js'
+import type { NewUserRow, SessionEndReason, UserRow } from '../db/schema.js'
 import type { Repositories } from '../repositories/index.js'
 import type { UsersRepository } from '../repositories/users.js'
+import { endSessions } from './sessions.js'
 
 /** The changes to a user; absent fields stay as they are. */
 export interface UserPatch {
@@ -54,11 +55,16 @@ const leavesAdminSet = (user: UserRow, patch: UserPatch) =>
   (patch.role === 'user' || patch.isActive === false || patch.isVerified === false)
 
 /**
- * Changes after which the user's sessions end: a password change, a deactivation or a
- * withdrawn verification, so that reactivating or re-verifying never revives an old token.
+ * Why a patch ends the user's sessions, if it does: a deactivation, a withdrawn
+ * verification or a password change, so that reactivating or re-verifying never revives an
+ * old token.
  */
-const endsSessions = (patch: UserPatch) =>
-  patch.password !== undefined || patch.isActive === false || patch.isVerified === false
+function sessionsEndedBy(patch: UserPatch): SessionEndReason | null {
+  if (patch.isActive === false) return 'deactivated'
+  if (patch.isVerified === false) return 'unverified'
+  if (patch.password !== undefined) return 'password_changed'
+  return null
+}
 
 /**
  * The contract's PATCH permissions. A non-admin gets 403 for someone else's id whether
@@ -100,7 +106,7 @@ export function createUsersService(deps: {
     if (patch.role !== undefined) changes.role = patch.role
     if (patch.isVerified === false) changes.isVerified = false
     if (patch.isActive !== undefined) changes.isActive = patch.isActive
-    if (endsSessions(patch)) changes.tokensValidAfter = now
+    if (sessionsEndedBy(patch) !== null) changes.tokensValidAfter = now
     if (patch.password !== undefined) {
       changes.passwordHash = await hashPassword(patch.password, config.bcryptRounds)
     }
@@ -143,9 +149,8 @@ export function createUsersService(deps: {
           ? await repo.markVerified(id, now, changes)
           : await repo.update(id, changes)
       if (!row) throw userNotFound()
-      if (endsSessions(patch)) {
-        await tx.refreshTokens.revokeAllForUser(id, now)
-      }
+      const reason = sessionsEndedBy(patch)
+      if (reason !== null) await endSessions(tx, { userId: id }, reason, now)
       return row
     })
   }
@@ -190,7 +195,7 @@ export function createUsersService(deps: {
         if (onlyIfNoAdmin && (await repo.countActiveVerifiedAdmins()) > 0) return null
         const result = await upsertAdmin(repo, normalised, passwordHash)
         if (result.action !== 'created') {
-          await tx.refreshTokens.revokeAllForUser(result.user.id, clock.now())
+          await endSessions(tx, { userId: result.user.id }, 'password_changed', clock.now())
         }
         return result
       })

@@ -15,15 +15,24 @@ export interface TestDatabase {
   drop(): Promise<void>
 }
 
-/** A fresh, migrated database: PGlite in memory, or a new database on the test server. */
+/**
+ * A fresh, migrated database: PGlite in memory, or a new database on the test server.
+ * `migrated: false` leaves it empty (no template either), for migration tests.
+ */
 export async function createTestDatabase(
-  options: { poolMax?: number } = {},
+  options: { poolMax?: number; onQuery?: (query: string) => void; migrated?: boolean } = {},
 ): Promise<TestDatabase> {
+  const migrated = options.migrated ?? true
   if (testServerUrl === null) {
-    const templatePath = inject('pgliteTemplate')
+    const templatePath = migrated ? inject('pgliteTemplate') : undefined
     const pgliteTemplate = templatePath ? new Blob([await readFile(templatePath)]) : undefined
-    const database = await createDatabase({ databaseUrl: null, pglitePath: null, pgliteTemplate })
-    await runMigrations(database) // a no-op on the template; applies anything newer
+    const database = await createDatabase({
+      databaseUrl: null,
+      pglitePath: null,
+      pgliteTemplate,
+      onQuery: options.onQuery,
+    })
+    if (migrated) await runMigrations(database) // a no-op on the template; applies anything newer
     return { database, url: null, drop: () => database.close() }
   }
   const name = `coffee_test_${randomBytes(6).toString('hex')}`
@@ -34,8 +43,9 @@ export async function createTestDatabase(
     databaseUrl: url.toString(),
     pglitePath: null,
     poolMax: options.poolMax,
+    onQuery: options.onQuery,
   })
-  await runMigrations(database)
+  if (migrated) await runMigrations(database)
   return {
     database,
     url: url.toString(),

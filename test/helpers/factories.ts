@@ -3,6 +3,7 @@ import { newId } from '../../src/core/ids.js'
 import { hashPassword } from '../../src/core/security.js'
 import type { Db } from '../../src/db/client.js'
 import type { NewUserRow, UserRow } from '../../src/db/schema.js'
+import { createSessionsRepository } from '../../src/repositories/sessions.js'
 import { createUsersRepository } from '../../src/repositories/users.js'
 import type { TestApp } from './app.js'
 
@@ -41,8 +42,24 @@ export async function makeUser(
 export const makeAdmin = (t: TestApp | Db, overrides: Partial<NewUserRow> = {}) =>
   makeUser(t, { role: 'admin', ...overrides })
 
-/** `Authorization` header with a real access token for `user`, signed by the app's current key. */
-export function authHeaders(t: TestApp, user: UserRow): { authorization: string } {
-  const { token } = t.services.tokens.issueAccessToken(user, newId())
+/** A live session of `user`, as a login would start it (without a refresh token). */
+export async function makeSession(t: TestApp, user: Pick<UserRow, 'id'>) {
+  const now = t.clock.now()
+  return createSessionsRepository(t.db).insert({
+    id: newId(),
+    userId: user.id,
+    createdAt: now,
+    lastUsedAt: now,
+    expiresAt: new Date(now.getTime() + t.config.refreshTokenTtlMs),
+  })
+}
+
+/**
+ * `Authorization` header with a real access token for `user`, signed by the app's current
+ * key, of a new session.
+ */
+export async function authHeaders(t: TestApp, user: UserRow): Promise<{ authorization: string }> {
+  const session = await makeSession(t, user)
+  const { token } = t.services.tokens.issueAccessToken(user, session.id)
   return { authorization: `Bearer ${token}` }
 }

@@ -72,13 +72,15 @@ async function freshSession() {
 
 describe('access tokens', () => {
   let userId: string
+  /** A live session of that user: forged tokens name it, so only the forgery is judged. */
+  let sessionId: string
   const header = () => ({ alg: 'ES256', typ: 'at+jwt', kid: currentKey().kid })
   const claims = () => {
     const now = Math.floor(t.clock.now().getTime() / 1000)
     return {
       sub: userId,
       role: 'user',
-      sid: '01JD8X4ZQK3V7M2N5P6R8S9T0Y',
+      sid: sessionId,
       iat: now,
       exp: now + 600,
       jti: '01JD8X4ZQK3V7M2N5P6R8S9T0W',
@@ -92,7 +94,9 @@ describe('access tokens', () => {
   const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
 
   beforeAll(async () => {
-    userId = (await freshSession()).user.id
+    const { user, tokens } = await freshSession()
+    userId = user.id
+    sessionId = decodeJwt(tokens.access_token).sid as string
   })
 
   it('accepts the issued token and a correctly forged one (the forger is sound)', async () => {

@@ -9,6 +9,7 @@ import {
   type NewUserRow,
   oneTimeCodes,
   refreshTokens,
+  sessions,
   users,
 } from '../../src/db/schema.js'
 import { createRepositories } from '../../src/repositories/index.js'
@@ -83,9 +84,11 @@ async function makeToken(
   values: { expiresAt: Date; spentAt?: Date; revokedAt?: Date },
 ): Promise<string> {
   const id = newId()
+  const { expiresAt } = values
+  await t.db.insert(sessions).values({ id, userId, lastUsedAt: expiresAt, expiresAt })
   await t.db
     .insert(refreshTokens)
-    .values({ id, userId, familyId: newId(), tokenHash: `hash-${id}`, ...values })
+    .values({ id, userId, familyId: id, tokenHash: `hash-${id}`, ...values })
   return id
 }
 

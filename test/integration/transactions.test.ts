@@ -67,7 +67,7 @@ describe('a failure inside a transaction leaves nothing half-done', () => {
     const newPassword = 'steamed-oat-milk-flat-white'
 
     // The code is used up and the password set; revoking the sessions fails.
-    const injected = failingInTransaction(real(), 'refreshTokens', 'revokeAllForUser')
+    const injected = failingInTransaction(real(), 'sessions', 'end')
     const { auth } = servicesOver(injected.repositories)
     const resetting = auth.resetPassword({ email: user.email, code, newPassword })
     await expect(resetting).rejects.toBe(injected.failure)
@@ -88,7 +88,7 @@ describe('a failure inside a transaction leaves nothing half-done', () => {
   it('PATCH: a deactivation whose session revocation failed is rolled back', async () => {
     const admin = await makeUser(t, { role: 'admin' })
     const user = await makeUser(t)
-    const injected = failingInTransaction(real(), 'refreshTokens', 'revokeAllForUser')
+    const injected = failingInTransaction(real(), 'sessions', 'end')
     const { users } = servicesOver(injected.repositories)
     const patching = users.updateUser(admin, user.id, { isActive: false }, unthrottled)
     await expect(patching).rejects.toBe(injected.failure)
@@ -100,7 +100,7 @@ describe('a failure inside a transaction leaves nothing half-done', () => {
   it('create-admin: the second promotion fails at its revocation, the first stays', async () => {
     const first = await makeUser(t, { isVerified: false, verifiedAt: null })
     const second = await makeUser(t, { isVerified: false, verifiedAt: null })
-    const injected = failingInTransaction(real(), 'refreshTokens', 'revokeAllForUser', 2)
+    const injected = failingInTransaction(real(), 'sessions', 'end', 2)
     const { users } = servicesOver(injected.repositories)
     await users.createOrPromoteAdmin(first.email, PASSWORD)
     const promoting = users.createOrPromoteAdmin(second.email, PASSWORD)

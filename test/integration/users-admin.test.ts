@@ -11,7 +11,13 @@ import { createRefreshTokensRepository } from '../../src/repositories/refresh-to
 import { createUsersRepository } from '../../src/repositories/users.js'
 import { createUsersService } from '../../src/services/users.js'
 import { createTestApp, TEST_SECRET, type TestApp } from '../helpers/app.js'
-import { authHeaders, type MadeUser, makeAdmin, makeUser } from '../helpers/factories.js'
+import {
+  authHeaders,
+  type MadeUser,
+  makeAdmin,
+  makeSession,
+  makeUser,
+} from '../helpers/factories.js'
 
 let t: TestApp
 beforeAll(async () => {
@@ -45,7 +51,7 @@ async function giveRefreshToken(userId: string) {
   await createRefreshTokensRepository(t.db).insert({
     id: newId(),
     userId,
-    familyId: newId(),
+    familyId: (await makeSession(t, { id: userId })).id,
     tokenHash: hashToken(token),
     expiresAt: new Date(t.clock.now().getTime() + 86_400_000),
   })

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { newId } from '../../src/core/ids.js'
 import { createDatabase, type Db } from '../../src/db/client.js'
 import { runMigrations } from '../../src/db/migrate.js'
-import { type NewUserRow, refreshTokens, users } from '../../src/db/schema.js'
+import { type NewUserRow, refreshTokens, sessions, users } from '../../src/db/schema.js'
 import { TEST_SECRET } from '../helpers/app.js'
 import { createTestDatabase, testServerUrl } from '../helpers/database.js'
 
@@ -178,12 +178,17 @@ describe('npm run cli -- cleanup', () => {
         await reset(db)
         await seed(db)
         const owner = await seed(db, { isVerified: true, verifiedAt: new Date() })
+        const expiresAt = new Date(Date.now() - 1_000)
+        const familyId = newId()
+        await db
+          .insert(sessions)
+          .values({ id: familyId, userId: owner, lastUsedAt: expiresAt, expiresAt })
         await db.insert(refreshTokens).values({
           id: newId(),
           userId: owner,
-          familyId: newId(),
+          familyId,
           tokenHash: `hash-${newId()}`,
-          expiresAt: new Date(Date.now() - 1_000),
+          expiresAt,
         })
       })
 

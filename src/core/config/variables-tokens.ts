@@ -64,6 +64,14 @@ export const TOKENS = {
   }),
   refreshTokenTtlMs: variable({ env: 'REFRESH_TOKEN_TTL', parse: duration(1_000), default: '30d' }),
   refreshReuseGraceMs: variable({ env: 'REFRESH_REUSE_GRACE', parse: duration(0), default: '10s' }),
+  /** Absolute session lifetime from login, however often it is refreshed. */
+  sessionMaxAgeMs: variable({
+    env: 'SESSION_MAX_AGE',
+    parse: duration(60_000),
+    default: '90d',
+    doc: 'Absolute lifetime of a session (one login) from its login, however often it is refreshed; REFRESH_TOKEN_TTL is its idle limit. Its access tokens are refused from then on.',
+    summary: 'absolute session lifetime from login',
+  }),
   codeTtlMs: variable({
     env: 'CODE_TTL',
     parse: duration(1_000),

@@ -125,7 +125,8 @@ const commands: Record<string, Command> = {
       const { counts, durationMs } = outcome
       console.log(
         `cleanup: ${counts.unverifiedUsers} unverified users, ${counts.codes} codes, ` +
-          `${counts.codeSends} code send records, ${counts.refreshTokens} refresh tokens ` +
+          `${counts.codeSends} code send records, ${counts.sessions} sessions, ` +
+          `${counts.refreshTokens} refresh tokens ` +
           `deleted in ${durationMs} ms`,
       )
       return 0

@@ -1,6 +1,6 @@
 import { and, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.js'
-import { codeSends, oneTimeCodes, refreshTokens, users } from '../db/schema.js'
+import { codeSends, oneTimeCodes, refreshTokens, sessions, users } from '../db/schema.js'
 
 /**
  * Bounded deletes for the cleanup job. Each call is one short statement that removes at
@@ -69,6 +69,26 @@ export function createCleanupRepository(db: Db) {
         .delete(codeSends)
         .where(sql`(${codeSends.addressHash}, ${codeSends.purpose}) in (${batch})`)
         .returning({ purpose: codeSends.purpose })
+      return rows.length
+    },
+
+    /**
+     * Expired sessions (idle past their refresh token, or past SESSION_MAX_AGE, which caps
+     * `expires_at`), ended or not, with their refresh tokens (on delete cascade). An ended
+     * session stays until then: its tokens are revoked (and purged below), and the
+     * expiry alone is what the index serves.
+     */
+    async deleteStaleSessions(now: Date, limit: number): Promise<number> {
+      const batch = db
+        .select({ id: sessions.id })
+        .from(sessions)
+        .where(lt(sessions.expiresAt, now))
+        .limit(limit)
+        .for('update', { skipLocked: true })
+      const rows = await db
+        .delete(sessions)
+        .where(inArray(sessions.id, batch))
+        .returning({ id: sessions.id })
       return rows.length
     },
 

@@ -5,7 +5,7 @@ import { CODE_LIMITS } from './codes.js'
 
 export const CLEANUP_BATCH_SIZE = 1_000
 
-export type CleanupKind = 'unverifiedUsers' | 'codes' | 'codeSends' | 'refreshTokens'
+export type CleanupKind = 'unverifiedUsers' | 'codes' | 'codeSends' | 'sessions' | 'refreshTokens'
 export type CleanupCounts = Record<CleanupKind, number>
 
 /** snake_case names of the kinds, for metric labels and logs read by people. */
@@ -13,11 +13,15 @@ export const CLEANUP_KIND_LABELS: Readonly<Record<CleanupKind, string>> = {
   unverifiedUsers: 'unverified_users',
   codes: 'codes',
   codeSends: 'code_sends',
+  sessions: 'sessions',
   refreshTokens: 'refresh_tokens',
 }
 
 export interface CleanupResult {
-  /** Rows deleted by the job itself; codes and tokens removed by a user's cascade are not counted. */
+  /**
+   * Rows deleted by the job itself; rows removed by a cascade (a user's codes, sessions and
+   * tokens, a session's tokens) are not counted.
+   */
   counts: CleanupCounts
   durationMs: number
   /** True when the signal stopped the run between two batches. */
@@ -45,7 +49,8 @@ export interface CleanupOptions {
 /**
  * One cleanup round: never-verified accounts older than UNVERIFIED_USER_TTL, then expired
  * or used codes (once their wrong tries no longer count), records of codes sent that no
- * longer throttle, then expired or revoked refresh tokens. Each batch is its own statement
+ * longer throttle, then expired sessions (with their refresh tokens), then expired or
+ * revoked refresh tokens. Each batch is its own statement
  * (autocommit), so a million stale rows never hold locks longer than one batch does.
  * Callable from any script that has a database (the benchmark uses it directly).
  */
@@ -81,6 +86,7 @@ export function createCleanupService(deps: CleanupDeps) {
         unverifiedUsers: 0,
         codes: 0,
         codeSends: 0,
+        sessions: 0,
         refreshTokens: 0,
       }
       // Users first: their cascades shrink the two tables that follow.
@@ -99,6 +105,12 @@ export function createCleanupService(deps: CleanupDeps) {
       counts.codeSends = await drain(
         'codeSends',
         () => repository.deleteStaleCodeSends(sentBefore, batchSize),
+        signal,
+      )
+      // Sessions before tokens: their cascades shrink the last table.
+      counts.sessions = await drain(
+        'sessions',
+        () => repository.deleteStaleSessions(now, batchSize),
         signal,
       )
       counts.refreshTokens = await drain(

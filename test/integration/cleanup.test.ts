@@ -84,8 +84,10 @@ async function makeToken(
   values: { expiresAt: Date; spentAt?: Date; revokedAt?: Date },
 ): Promise<string> {
   const id = newId()
-  const { expiresAt } = values
-  await t.db.insert(sessions).values({ id, userId, lastUsedAt: expiresAt, expiresAt })
+  // Its own session, live for a month: the token's fate here is its own.
+  const now = t.clock.now()
+  const expiresAt = new Date(now.getTime() + 30 * 86_400_000)
+  await t.db.insert(sessions).values({ id, userId, lastUsedAt: now, expiresAt })
   await t.db
     .insert(refreshTokens)
     .values({ id, userId, familyId: id, tokenHash: `hash-${id}`, ...values })
@@ -98,7 +100,12 @@ async function userIds(): Promise<string[]> {
 }
 
 async function countRows(
-  table: typeof users | typeof oneTimeCodes | typeof refreshTokens | typeof codeSends,
+  table:
+    | typeof users
+    | typeof oneTimeCodes
+    | typeof refreshTokens
+    | typeof codeSends
+    | typeof sessions,
 ) {
   const [row] = await t.db.select({ n: sql<number>`count(*)::int` }).from(table)
   return row?.n
@@ -159,7 +166,13 @@ describe('runCleanup', () => {
     await makeToken(stale, { expiresAt: later(HOUR) })
 
     const first = await runCleanup(cleanupDeps())
-    expect(first.counts).toEqual({ unverifiedUsers: 1, codes: 0, codeSends: 0, refreshTokens: 0 })
+    expect(first.counts).toEqual({
+      unverifiedUsers: 1,
+      codes: 0,
+      codeSends: 0,
+      sessions: 0,
+      refreshTokens: 0,
+    })
     expect(first.interrupted).toBe(false)
     expect(first.durationMs).toBeGreaterThanOrEqual(0)
     expect(await userIds()).toEqual([young, verified, demoted].sort())
@@ -169,7 +182,13 @@ describe('runCleanup', () => {
 
     t.clock.advance(31 * MINUTE)
     const second = await runCleanup(cleanupDeps())
-    expect(second.counts).toEqual({ unverifiedUsers: 1, codes: 0, codeSends: 0, refreshTokens: 0 })
+    expect(second.counts).toEqual({
+      unverifiedUsers: 1,
+      codes: 0,
+      codeSends: 0,
+      sessions: 0,
+      refreshTokens: 0,
+    })
     expect(await userIds()).toEqual([verified, demoted].sort())
   })
 
@@ -186,7 +205,13 @@ describe('runCleanup', () => {
     const live = await makeToken(owner, { expiresAt: later(HOUR) })
 
     const result = await runCleanup(cleanupDeps())
-    expect(result.counts).toEqual({ unverifiedUsers: 0, codes: 2, codeSends: 0, refreshTokens: 2 })
+    expect(result.counts).toEqual({
+      unverifiedUsers: 0,
+      codes: 2,
+      codeSends: 0,
+      sessions: 0,
+      refreshTokens: 2,
+    })
     const codes = await t.db.select({ userId: oneTimeCodes.userId }).from(oneTimeCodes)
     expect(codes).toEqual([{ userId: owner }])
     const tokens = await t.db
@@ -202,9 +227,48 @@ describe('runCleanup', () => {
       unverifiedUsers: 0,
       codes: 1,
       codeSends: 0,
+      sessions: 0,
       refreshTokens: 2,
     })
     expect(await countRows(users)).toBe(3)
+  })
+
+  it('purges expired sessions, ended or not, with their refresh tokens; keeps the others', async () => {
+    const owner = await makeUser({ isVerified: true, verifiedAt: t.clock.now() })
+    const session = async (expiresAt: Date, endedAt: Date | null = null) => {
+      const id = newId()
+      await t.db
+        .insert(sessions)
+        .values({ id, userId: owner, lastUsedAt: ago(HOUR), expiresAt, endedAt })
+      await t.db.insert(refreshTokens).values({
+        id: newId(),
+        userId: owner,
+        familyId: id,
+        tokenHash: `hash-${newId()}`,
+        expiresAt,
+        revokedAt: endedAt,
+      })
+      return id
+    }
+    await session(ago(1_000))
+    await session(ago(1_000), ago(HOUR))
+    const ended = await session(later(HOUR), ago(MINUTE))
+    const live = await session(later(HOUR))
+
+    const result = await runCleanup(cleanupDeps())
+    // The ended session's revoked token goes; the session itself waits for its expiry.
+    expect(result.counts).toMatchObject({ sessions: 2, refreshTokens: 1 })
+    const rows = await t.db.select({ id: sessions.id }).from(sessions).orderBy(sessions.id)
+    expect(rows.map((row) => row.id)).toEqual([ended, live])
+    const tokens = await t.db.select({ familyId: refreshTokens.familyId }).from(refreshTokens)
+    expect(tokens).toEqual([{ familyId: live }])
+
+    t.clock.advance(HOUR + 1)
+    expect((await runCleanup(cleanupDeps())).counts).toMatchObject({
+      sessions: 2,
+      refreshTokens: 0,
+    })
+    expect(await countRows(refreshTokens)).toBe(0)
   })
 
   it('keeps spent codes while their wrong tries count, and send records while they throttle', async () => {
@@ -229,7 +293,13 @@ describe('runCleanup', () => {
     await sends('old', [ago(20 * MINUTE), ago(16 * MINUTE)])
 
     const first = await runCleanup(cleanupDeps())
-    expect(first.counts).toEqual({ unverifiedUsers: 0, codes: 2, codeSends: 1, refreshTokens: 0 })
+    expect(first.counts).toEqual({
+      unverifiedUsers: 0,
+      codes: 2,
+      codeSends: 1,
+      sessions: 0,
+      refreshTokens: 0,
+    })
     expect(await t.db.select({ userId: oneTimeCodes.userId }).from(oneTimeCodes)).toEqual([
       { userId: locked },
     ])
@@ -239,7 +309,13 @@ describe('runCleanup', () => {
 
     t.clock.advance(30 * MINUTE)
     const second = await runCleanup(cleanupDeps())
-    expect(second.counts).toEqual({ unverifiedUsers: 0, codes: 1, codeSends: 1, refreshTokens: 0 })
+    expect(second.counts).toEqual({
+      unverifiedUsers: 0,
+      codes: 1,
+      codeSends: 1,
+      sessions: 0,
+      refreshTokens: 0,
+    })
     expect(await countRows(oneTimeCodes)).toBe(0)
     expect(await countRows(codeSends)).toBe(0)
   })
@@ -274,7 +350,13 @@ describe('runCleanup', () => {
       { signal: abort.signal },
     )
     expect(result.interrupted).toBe(true)
-    expect(result.counts).toEqual({ unverifiedUsers: 2, codes: 0, codeSends: 0, refreshTokens: 0 })
+    expect(result.counts).toEqual({
+      unverifiedUsers: 2,
+      codes: 0,
+      codeSends: 0,
+      sessions: 0,
+      refreshTokens: 0,
+    })
     expect(await countRows(users)).toBe(5)
     expect(await countRows(refreshTokens)).toBe(1)
   })
@@ -315,7 +397,7 @@ describe('scheduler', () => {
     expect(secondOutcome).toEqual({ status: 'skipped' })
     expect(firstOutcome).toMatchObject({
       status: 'ran',
-      counts: { unverifiedUsers: 5, codes: 0, codeSends: 0, refreshTokens: 0 },
+      counts: { unverifiedUsers: 5, codes: 0, codeSends: 0, sessions: 0, refreshTokens: 0 },
     })
     // The lock is free again once the round is over.
     await makeStaleUsers(1)
@@ -360,11 +442,12 @@ describe('scheduler', () => {
     expect(rounds[0]).toMatchObject({
       codes: 0,
       codeSends: 0,
+      sessions: 0,
       refreshTokens: 0,
       interrupted: false,
     })
     expect(rounds[0]?.msg).toMatch(
-      /^cleanup: \d+ unverified users, 0 codes, 0 code send records, 0 refresh tokens/,
+      /^cleanup: \d+ unverified users, 0 codes, 0 code send records, 0 sessions, 0 refresh tokens/,
     )
   })
 

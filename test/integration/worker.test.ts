@@ -154,9 +154,15 @@ describe('npm run worker', () => {
 
       const worker = start('src/worker.ts', baseEnv(target))
       const round = await worker.waitForLine((line) => isRound(line) && line.unverifiedUsers === 1)
-      expect(round).toMatchObject({ codes: 0, codeSends: 0, refreshTokens: 0, interrupted: false })
+      expect(round).toMatchObject({
+        codes: 0,
+        codeSends: 0,
+        sessions: 0,
+        refreshTokens: 0,
+        interrupted: false,
+      })
       expect(round?.msg).toMatch(
-        /^cleanup: 1 unverified users, 0 codes, 0 code send records, 0 refresh tokens deleted/,
+        /^cleanup: 1 unverified users, 0 codes, 0 code send records, 0 sessions, 0 refresh tokens deleted/,
       )
 
       worker.child.kill('SIGTERM')
@@ -197,7 +203,7 @@ describe('npm run cli -- cleanup', () => {
         env: baseEnv(target),
       })
       expect(stdout).toMatch(
-        /^cleanup: 1 unverified users, 0 codes, 0 code send records, 1 refresh tokens deleted in \d+ ms\n$/,
+        /^cleanup: 1 unverified users, 0 codes, 0 code send records, 1 sessions, 0 refresh tokens deleted in \d+ ms\n$/,
       )
       await target.withDb(async (db) => {
         expect(await userIds(db)).toHaveLength(1)

@@ -3,13 +3,12 @@ import type { Config } from '../core/config.js'
 import { assertValidEmail, assertValidPassword, normaliseEmail } from '../core/credentials.js'
 import { decodeCursor, encodeCursor } from '../core/cursor.js'
 import { AppError, forbidden, invalidField, notFound } from '../core/errors.js'
-import { newId } from '../core/ids.js'
 import type { LoginThrottle } from '../core/login-throttle.js'
 import { hashPassword, verifyPassword } from '../core/security.js'
 import { isUniqueViolation } from '../db/errors.js'
 import type { NewUserRow, SessionEndReason, UserRow } from '../db/schema.js'
 import type { Repositories } from '../repositories/index.js'
-import type { UsersRepository } from '../repositories/users.js'
+import { createAdminBootstrap, isActiveVerifiedAdmin } from './admins.js'
 import { endSessions } from './sessions.js'
 
 /** The changes to a user; absent fields stay as they are. */
@@ -44,10 +43,6 @@ const lastAdmin = () =>
     'The last active verified admin cannot be demoted, deactivated, unverified or deleted',
   )
 const emailTaken = () => new AppError(409, 'email_taken', 'Email already registered')
-
-/** An admin who can log in: only these count for the last-admin rule. */
-const isActiveVerifiedAdmin = (user: UserRow) =>
-  user.role === 'admin' && user.isActive && user.isVerified
 
 /** True when applying `patch` takes an admin out of the set of active verified admins. */
 const leavesAdminSet = (user: UserRow, patch: UserPatch) =>
@@ -97,6 +92,7 @@ export function createUsersService(deps: {
 }) {
   const { config, repositories, clock } = deps
   const { users } = repositories
+  const admins = createAdminBootstrap(deps)
 
   /** Column changes of a patch; the password is hashed here, outside any transaction. */
   async function changesOf(patch: UserPatch, now: Date): Promise<Partial<NewUserRow>> {
@@ -153,58 +149,6 @@ export function createUsersService(deps: {
       if (reason !== null) await endSessions(tx, { userId: id }, reason, now)
       return row
     })
-  }
-
-  /** Creates, or promotes and re-keys, a verified active admin; call under the admin-set lock. */
-  async function upsertAdmin(repo: UsersRepository, email: string, passwordHash: string) {
-    const now = clock.now()
-    const existing = await repo.findByEmail(email)
-    if (!existing) {
-      const user = await repo.insert({
-        id: newId(),
-        email,
-        passwordHash,
-        role: 'admin',
-        isVerified: true,
-        verifiedAt: now,
-      })
-      return { user, action: 'created' as const }
-    }
-    // The password is replaced too: whoever registered this address first must not
-    // inherit admin rights with a password the operator does not know.
-    const user = await repo.markVerified(existing.id, now, {
-      role: 'admin',
-      isActive: true,
-      passwordHash,
-      tokensValidAfter: now,
-    })
-    if (!user) throw userNotFound()
-    const action = isActiveVerifiedAdmin(existing) ? ('updated' as const) : ('promoted' as const)
-    return { user, action }
-  }
-
-  async function bootstrapAdmin(email: string, password: string, onlyIfNoAdmin: boolean) {
-    assertValidEmail('email', email)
-    assertValidPassword('password', password)
-    const normalised = normaliseEmail(email)
-    const passwordHash = await hashPassword(password, config.bcryptRounds)
-    try {
-      return await repositories.transaction(async (tx) => {
-        const repo = tx.users
-        await repo.lockAdminSet()
-        if (onlyIfNoAdmin && (await repo.countActiveVerifiedAdmins()) > 0) return null
-        const result = await upsertAdmin(repo, normalised, passwordHash)
-        if (result.action !== 'created') {
-          await endSessions(tx, { userId: result.user.id }, 'password_changed', clock.now())
-        }
-        return result
-      })
-    } catch (error) {
-      // Another process created this address between our read and insert (a different
-      // database, or a PGlite lock we do not share): the admin exists, which is the goal.
-      if (onlyIfNoAdmin && isUniqueViolation(error, 'users_email_key')) return null
-      throw error
-    }
   }
 
   return {
@@ -273,21 +217,8 @@ export function createUsersService(deps: {
       })
     },
 
-    /**
-     * At start: makes FIRST_ADMIN_EMAIL a verified admin when no active verified admin exists.
-     * Idempotent, and safe when several processes start at once (lock plus unique index).
-     */
-    async ensureFirstAdmin() {
-      if (config.firstAdminEmail === null || config.firstAdminPassword === null) return null
-      return bootstrapAdmin(config.firstAdminEmail, config.firstAdminPassword, true)
-    },
-
-    /** `cli create-admin`: creates the admin, or promotes, verifies and re-keys the user. */
-    async createOrPromoteAdmin(email: string, password: string) {
-      const result = await bootstrapAdmin(email, password, false)
-      if (!result) throw new Error('unreachable: create-admin always writes')
-      return result
-    },
+    ensureFirstAdmin: admins.ensureFirstAdmin,
+    createOrPromoteAdmin: admins.createOrPromoteAdmin,
   }
 }
 

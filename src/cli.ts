@@ -126,7 +126,7 @@ const commands: Record<string, Command> = {
       console.log(
         `cleanup: ${counts.unverifiedUsers} unverified users, ${counts.codes} codes, ` +
           `${counts.codeSends} code send records, ${counts.sessions} sessions, ` +
-          `${counts.refreshTokens} refresh tokens ` +
+          `${counts.refreshTokens} refresh tokens, ${counts.auditEvents} audit events ` +
           `deleted in ${durationMs} ms`,
       )
       return 0

@@ -62,7 +62,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     }),
     cleanupDeletions: new Counter({
       name: 'cleanup_deletions_total',
-      help: 'Rows deleted by the cleanup job, by kind (unverified_users, codes, code_sends, sessions, refresh_tokens)',
+      help: 'Rows deleted by the cleanup job, by kind (unverified_users, codes, code_sends, sessions, refresh_tokens, audit_events)',
       labelNames: ['kind'] as const,
       registers,
     }),

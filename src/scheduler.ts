@@ -12,7 +12,7 @@ export type CleanupOutcome = ({ status: 'ran' } & CleanupResult) | { status: 'sk
 
 export interface SchedulerDeps {
   database: Database
-  config: Pick<Config, 'unverifiedUserTtlMs' | 'cleanupIntervalMs'>
+  config: Pick<Config, 'unverifiedUserTtlMs' | 'cleanupIntervalMs' | 'auditRetentionMs'>
   clock: Clock
   logger: Pick<Logger, 'info' | 'error'>
   /**
@@ -89,7 +89,7 @@ export function createScheduler(deps: SchedulerDeps) {
         const { counts, durationMs, interrupted } = outcome
         deps.logger.info(
           { ...counts, durationMs, interrupted },
-          `cleanup: ${counts.unverifiedUsers} unverified users, ${counts.codes} codes, ${counts.codeSends} code send records, ${counts.sessions} sessions, ${counts.refreshTokens} refresh tokens deleted in ${durationMs} ms`,
+          `cleanup: ${counts.unverifiedUsers} unverified users, ${counts.codes} codes, ${counts.codeSends} code send records, ${counts.sessions} sessions, ${counts.refreshTokens} refresh tokens, ${counts.auditEvents} audit events deleted in ${durationMs} ms`,
         )
       }
     } catch (error) {

@@ -24,6 +24,7 @@ async function main() {
       database: databaseLabel(context),
       intervalMs: config.cleanupIntervalMs,
       unverifiedUserTtlMs: config.unverifiedUserTtlMs,
+      auditRetentionMs: config.auditRetentionMs,
       signingKeyRotationMs: config.signingKeyRotationMs,
     },
     'cleanup worker started',

@@ -1,6 +1,13 @@
 import { and, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.js'
-import { codeSends, oneTimeCodes, refreshTokens, sessions, users } from '../db/schema.js'
+import {
+  auditEvents,
+  codeSends,
+  oneTimeCodes,
+  refreshTokens,
+  sessions,
+  users,
+} from '../db/schema.js'
 
 /**
  * Bounded deletes for the cleanup job. Each call is one short statement that removes at
@@ -108,6 +115,22 @@ export function createCleanupRepository(db: Db) {
         .delete(refreshTokens)
         .where(inArray(refreshTokens.id, batch))
         .returning({ id: refreshTokens.id })
+      return rows.length
+    },
+
+    /** Audit events older than `before` (AUDIT_RETENTION), oldest first, by the (at, id) index. */
+    async deleteAuditEventsBefore(before: Date, limit: number): Promise<number> {
+      const batch = db
+        .select({ id: auditEvents.id })
+        .from(auditEvents)
+        .where(lt(auditEvents.at, before))
+        .orderBy(auditEvents.at)
+        .limit(limit)
+        .for('update', { skipLocked: true })
+      const rows = await db
+        .delete(auditEvents)
+        .where(inArray(auditEvents.id, batch))
+        .returning({ id: auditEvents.id })
       return rows.length
     },
   }

@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.js'
+import { type AuditEventsRepository, createAuditEventsRepository } from './audit-events.js'
 import { type CleanupRepository, createCleanupRepository } from './cleanup.js'
 import { createOneTimeCodesRepository, type OneTimeCodesRepository } from './one-time-codes.js'
 import { createRefreshTokensRepository, type RefreshTokensRepository } from './refresh-tokens.js'
@@ -14,6 +15,7 @@ export interface Repositories {
   oneTimeCodes: OneTimeCodesRepository
   signingKeys: SigningKeysRepository
   cleanup: CleanupRepository
+  auditEvents: AuditEventsRepository
   /**
    * Runs `work` in one transaction, handing it the repositories bound to that transaction:
    * committed when `work` resolves, rolled back when it throws. Called on a bundle that is
@@ -31,6 +33,7 @@ export function createRepositories(db: Db): Repositories {
     oneTimeCodes: createOneTimeCodesRepository(db),
     signingKeys: createSigningKeysRepository(db),
     cleanup: createCleanupRepository(db),
+    auditEvents: createAuditEventsRepository(db),
     transaction: (work) => db.transaction((tx) => work(createRepositories(tx))),
   }
 }

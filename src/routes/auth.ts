@@ -1,7 +1,7 @@
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
 import type { LoginThrottleFor } from '../plugins/rate-limit.js'
+import { requestContext } from '../plugins/request-context.js'
 import {
   AcceptedSchema,
   EmailBodySchema,
@@ -19,7 +19,7 @@ import {
 } from '../schemas/auth.js'
 import { errorResponses } from '../schemas/common.js'
 import { toUserOut, UserOutSchema } from '../schemas/users.js'
-import type { TokenPair as IssuedPair, RequestContext } from '../services/auth.js'
+import type { TokenPair as IssuedPair } from '../services/auth.js'
 import type { Services } from '../services/index.js'
 
 export interface AuthRoutesOptions {
@@ -29,16 +29,6 @@ export interface AuthRoutesOptions {
 }
 
 const ACCEPTED = { detail: 'If the account exists, an e-mail is on its way' }
-
-/**
- * What security events log of a request (its logger, with the request id, and the client),
- * and where a login comes from.
- */
-const contextOf = (request: FastifyRequest): RequestContext => ({
-  log: request.log,
-  clientAddress: request.ip,
-  userAgent: request.headers['user-agent'],
-})
 
 /** The contract's token pair (`Cache-Control: no-store` comes from plugins/no-store). */
 function tokenPair(pair: IssuedPair): TokenPair {
@@ -73,7 +63,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     },
     async (request, reply) => {
       const { email, password, full_name } = request.body
-      const user = await auth.signup({ email, password, fullName: full_name })
+      const user = await auth.signup(
+        { email, password, fullName: full_name },
+        requestContext(request),
+      )
       return reply.code(201).send(toUserOut(user))
     },
   )
@@ -93,7 +86,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         response: { 200: UserOutSchema, ...errorResponses(400, 409, 422, 429) },
       },
     },
-    async (request) => toUserOut(await auth.verifyEmail(request.body.email, request.body.code)),
+    async (request) => {
+      const { email, code } = request.body
+      return toUserOut(await auth.verifyEmail(email, code, requestContext(request)))
+    },
   )
 
   app.post(
@@ -149,7 +145,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
           email,
           body.password,
           loginThrottleFor(request),
-          contextOf(request),
+          requestContext(request),
         )
         return tokenPair(pair)
       },
@@ -172,7 +168,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       },
     },
     async (request) =>
-      tokenPair(await auth.refresh(request.body.refresh_token, contextOf(request))),
+      tokenPair(await auth.refresh(request.body.refresh_token, requestContext(request))),
   )
 
   app.post(
@@ -189,7 +185,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
       },
     },
     async (request, reply) => {
-      await auth.logout(request.body.refresh_token, contextOf(request))
+      await auth.logout(request.body.refresh_token, requestContext(request))
       return reply.code(204).send(null)
     },
   )
@@ -232,7 +228,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
     },
     async (request, reply) => {
       const { email, code, new_password } = request.body
-      await auth.resetPassword({ email, code, newPassword: new_password })
+      await auth.resetPassword({ email, code, newPassword: new_password }, requestContext(request))
       return reply.code(204).send(null)
     },
   )

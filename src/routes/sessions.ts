@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { createAuthenticate, requireAdmin } from '../plugins/authenticate.js'
+import { requestContext } from '../plugins/request-context.js'
 import { errorResponses } from '../schemas/common.js'
 import { SessionListSchema, SessionParamsSchema, toSessionOut } from '../schemas/sessions.js'
 import { UserIdParamsSchema } from '../schemas/users.js'
@@ -59,7 +60,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = 
       },
     },
     async (request, reply) => {
-      await sessions.endOwn(request.user.id, request.params.id)
+      await sessions.endOwn(request.user.id, request.params.id, requestContext(request))
       return reply.code(204).send(null)
     },
   )
@@ -78,7 +79,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = 
       },
     },
     async (request, reply) => {
-      await sessions.endOthers(request.user.id, request.sessionId)
+      await sessions.endOthers(request.user.id, request.sessionId, requestContext(request))
       return reply.code(204).send(null)
     },
   )
@@ -117,7 +118,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = 
       },
     },
     async (request, reply) => {
-      await sessions.endAllForUser(request.params.id)
+      await sessions.endAllForUser(request.params.id, requestContext(request))
       return reply.code(204).send(null)
     },
   )

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { createAuthenticate, requireAdmin } from '../plugins/authenticate.js'
 import type { LoginThrottleFor } from '../plugins/rate-limit.js'
+import { requestContext } from '../plugins/request-context.js'
 import { errorResponses } from '../schemas/common.js'
 import {
   ListUsersQuerySchema,
@@ -136,7 +137,9 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
     async (request) => {
       const patch = toUserPatch(request.body)
       const throttle = loginThrottleFor(request)
-      return toUserOut(await users.updateUser(request.user, request.params.id, patch, throttle))
+      const context = requestContext(request)
+      const { id } = request.params
+      return toUserOut(await users.updateUser(request.user, id, patch, throttle, context))
     },
   )
 
@@ -157,7 +160,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
       },
     },
     async (request, reply) => {
-      await users.deleteUser(request.params.id)
+      await users.deleteUser(request.params.id, requestContext(request))
       return reply.code(204).send(null)
     },
   )

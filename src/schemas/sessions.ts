@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox'
-import { MAX_USER_AGENT_LENGTH } from '../services/sessions.js'
+import { MAX_USER_AGENT_LENGTH } from '../core/request-context.js'
 import type { SessionView } from '../services/user-sessions.js'
 import { UlidSchema } from './common.js'
 

@@ -1,3 +1,4 @@
+import type { AuditDetails } from '../core/audit-events.js'
 import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import { assertValidEmail, assertValidPassword, normaliseEmail } from '../core/credentials.js'
@@ -10,6 +11,7 @@ import { isUniqueViolation } from '../db/errors.js'
 import type { UserRow } from '../db/schema.js'
 import { codeEmail, type Mailer } from '../mailer.js'
 import type { Repositories } from '../repositories/index.js'
+import type { RecordEvent } from './audit.js'
 import type { CodesService } from './codes.js'
 import {
   type AuthLogger,
@@ -32,6 +34,8 @@ export interface AuthServiceDeps {
   /** E-mailed codes and their limits (shared with any other flow that sends codes). */
   codes: CodesService
   logger: AuthLogger
+  /** The audit log's writer: events go in the transaction of their change. */
+  recordEvent: RecordEvent
   /** Derived from SECRET_KEY once, at start (core/keys.ts). */
   keys: Pick<DerivedKeys, 'logPseudonym'>
 }
@@ -51,7 +55,7 @@ export interface ResetPasswordInput {
 const invalidCredentials = () => unauthorized('invalid_credentials', 'Incorrect email or password')
 
 export function createAuthService(deps: AuthServiceDeps) {
-  const { config, repositories, mailer, clock, sessions, logger, codes, keys } = deps
+  const { config, repositories, mailer, clock, sessions, logger, codes, keys, recordEvent } = deps
   const { users } = repositories
   const ttlMinutes = Math.max(1, Math.round(config.codeTtlMs / 60_000))
 
@@ -80,9 +84,13 @@ export function createAuthService(deps: AuthServiceDeps) {
     }
   }
 
+  /** A refused login: a caller who proved nothing, so no actor. */
+  const loginFailed = (userId: string | null, details: AuditDetails, context?: RequestContext) =>
+    recordEvent(repositories, { type: 'login.failed', userId, actorId: null, details }, context)
+
   return {
     /** Creates an unverified account and e-mails its verification code. */
-    async signup(input: SignupInput): Promise<UserRow> {
+    async signup(input: SignupInput, context?: RequestContext): Promise<UserRow> {
       assertValidEmail('email', input.email)
       assertValidPassword('password', input.password)
       const passwordHash = await hashPassword(input.password, config.bcryptRounds)
@@ -100,6 +108,8 @@ export function createAuthService(deps: AuthServiceDeps) {
             { purpose: 'verify_email', userId: user.id, address: email },
             tx,
           )
+          const event = { type: 'user.signed_up', userId: user.id, actorId: user.id } as const
+          await recordEvent(tx, event, context)
           return { user, code }
         })
       } catch (error) {
@@ -113,14 +123,21 @@ export function createAuthService(deps: AuthServiceDeps) {
       return created.user
     },
 
-    async verifyEmail(emailInput: string, code: string): Promise<UserRow> {
+    async verifyEmail(
+      emailInput: string,
+      code: string,
+      context?: RequestContext,
+    ): Promise<UserRow> {
       const user = await users.findByEmail(normaliseEmail(emailInput))
       if (!user) throw codes.rejection('verify_email')
       if (user.isVerified) throw new AppError(409, 'already_verified', 'Email already verified')
       const claim = await codes.check('verify_email', user.id, code)
       const verified = await repositories.transaction(async (tx) => {
         if (!(await codes.markUsed(tx, 'verify_email', user.id, claim))) return undefined
-        return tx.users.markVerified(user.id, clock.now())
+        const row = await tx.users.markVerified(user.id, clock.now())
+        // The code proved the address: its owner is the actor.
+        await recordEvent(tx, { type: 'user.verified', userId: user.id, actorId: user.id }, context)
+        return row
       })
       if (!verified) throw codes.rejection('verify_email')
       return verified
@@ -158,14 +175,33 @@ export function createAuthService(deps: AuthServiceDeps) {
       )
       if (!user || !matches) {
         // The pseudonym joins these with the login throttle's lock-outs, which know no user.
-        const subject = { userId: user?.id, emailHash: emailPseudonym(keys, email) }
-        securityEvent(logger, context, 'login_failed', subject, 'login failed')
+        const emailHash = emailPseudonym(keys, email)
+        securityEvent(
+          logger,
+          context,
+          'login_failed',
+          { userId: user?.id, emailHash },
+          'login failed',
+        )
+        // Nothing changes, so nothing to roll back with: the event stands alone. An unknown
+        // address is named by its keyed hash only, as in the log.
+        const details: AuditDetails = user
+          ? { reason: 'wrong_password' }
+          : { reason: 'unknown_email', email_hash: emailHash }
+        await loginFailed(user?.id ?? null, details, context)
         throw invalidCredentials()
       }
       await attempt.matched()
       await upgradePasswordHash(user, password, context)
-      if (!user.isActive) throw new AppError(403, 'inactive_user', 'Inactive user')
-      if (!user.isVerified) throw new AppError(403, 'email_not_verified', 'Email not verified')
+      if (!user.isActive) {
+        await loginFailed(user.id, { reason: 'inactive_user' }, context)
+        throw new AppError(403, 'inactive_user', 'Inactive user')
+      }
+      if (!user.isVerified) {
+        await loginFailed(user.id, { reason: 'email_not_verified' }, context)
+        throw new AppError(403, 'email_not_verified', 'Email not verified')
+      }
+      // Records login.succeeded in the transaction that starts the session.
       return sessions.start(user, context)
     },
 
@@ -188,7 +224,7 @@ export function createAuthService(deps: AuthServiceDeps) {
      * Sets a new password, logs every device out (every session ended, older access tokens
      * rejected) and verifies the address, which the code has just proved.
      */
-    async resetPassword(input: ResetPasswordInput): Promise<void> {
+    async resetPassword(input: ResetPasswordInput, context?: RequestContext): Promise<void> {
       // Before the code is tried, so a refused password does not cost the user a try.
       assertValidPassword('newPassword', input.newPassword)
       const user = await users.findByEmail(normaliseEmail(input.email))
@@ -200,6 +236,9 @@ export function createAuthService(deps: AuthServiceDeps) {
         if (!(await codes.markUsed(tx, 'reset_password', user.id, claim))) return false
         await tx.users.markVerified(user.id, now, { passwordHash, tokensValidAfter: now })
         await endSessions(tx, { userId: user.id }, 'password_reset', now)
+        // The code proved the address: its owner is the actor.
+        const event = { type: 'password.reset', userId: user.id, actorId: user.id } as const
+        await recordEvent(tx, event, context)
         return true
       })
       if (!done) throw codes.rejection('reset_password')

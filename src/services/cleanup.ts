@@ -5,7 +5,13 @@ import { CODE_LIMITS } from './codes.js'
 
 export const CLEANUP_BATCH_SIZE = 1_000
 
-export type CleanupKind = 'unverifiedUsers' | 'codes' | 'codeSends' | 'sessions' | 'refreshTokens'
+export type CleanupKind =
+  | 'unverifiedUsers'
+  | 'codes'
+  | 'codeSends'
+  | 'sessions'
+  | 'refreshTokens'
+  | 'auditEvents'
 export type CleanupCounts = Record<CleanupKind, number>
 
 /** snake_case names of the kinds, for metric labels and logs read by people. */
@@ -15,6 +21,7 @@ export const CLEANUP_KIND_LABELS: Readonly<Record<CleanupKind, string>> = {
   codeSends: 'code_sends',
   sessions: 'sessions',
   refreshTokens: 'refresh_tokens',
+  auditEvents: 'audit_events',
 }
 
 export interface CleanupResult {
@@ -31,7 +38,7 @@ export interface CleanupResult {
 export interface CleanupDeps {
   /** Each batch autocommits: give repositories over a connection, not a transaction. */
   repositories: Pick<Repositories, 'cleanup'>
-  config: Pick<Config, 'unverifiedUserTtlMs'>
+  config: Pick<Config, 'unverifiedUserTtlMs' | 'auditRetentionMs'>
   clock: Clock
   batchSize?: number
   /**
@@ -49,9 +56,9 @@ export interface CleanupOptions {
 /**
  * One cleanup round: never-verified accounts older than UNVERIFIED_USER_TTL, then expired
  * or used codes (once their wrong tries no longer count), records of codes sent that no
- * longer throttle, then expired sessions (with their refresh tokens), then expired or
- * revoked refresh tokens. Each batch is its own statement
- * (autocommit), so a million stale rows never hold locks longer than one batch does.
+ * longer throttle, then expired sessions (with their refresh tokens), expired or revoked
+ * refresh tokens, then audit events older than AUDIT_RETENTION. Each batch is its own
+ * statement (autocommit), so a million stale rows never hold locks longer than one batch does.
  * Callable from any script that has a database (the benchmark uses it directly).
  */
 export function createCleanupService(deps: CleanupDeps) {
@@ -88,6 +95,7 @@ export function createCleanupService(deps: CleanupDeps) {
         codeSends: 0,
         sessions: 0,
         refreshTokens: 0,
+        auditEvents: 0,
       }
       // Users first: their cascades shrink the two tables that follow.
       counts.unverifiedUsers = await drain(
@@ -116,6 +124,12 @@ export function createCleanupService(deps: CleanupDeps) {
       counts.refreshTokens = await drain(
         'refreshTokens',
         () => repository.deleteStaleRefreshTokens(now, batchSize),
+        signal,
+      )
+      const eventsBefore = new Date(now.getTime() - deps.config.auditRetentionMs)
+      counts.auditEvents = await drain(
+        'auditEvents',
+        () => repository.deleteAuditEventsBefore(eventsBefore, batchSize),
         signal,
       )
       return {

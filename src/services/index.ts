@@ -5,6 +5,7 @@ import type { Database } from '../db/client.js'
 import type { Mailer } from '../mailer.js'
 import type { Metrics } from '../metrics.js'
 import { createRepositories, type Repositories } from '../repositories/index.js'
+import { createAuditLog, createEventRecorder } from './audit.js'
 import { type AuthLogger, createAuthService } from './auth.js'
 import { createCodesService } from './codes.js'
 import { createKeyStore, type KeyStoreLogger } from './key-store.js'
@@ -52,6 +53,7 @@ export function createKeyServices(deps: {
     clock,
     encryptionKey: keys.signingKeySealing,
     logger,
+    recordEvent: createEventRecorder(clock),
   })
   // Loaded by start() (buildApp); the worker and CLI never verify, so never start it.
   const keyStore = createKeyStore({
@@ -82,6 +84,8 @@ export function createServices(deps: ServiceDeps) {
     keys,
     repositories,
   })
+  const audit = createAuditLog({ repositories, clock })
+  const recordEvent = audit.record
   const tokens = createTokensService({ config, clock, users: repositories.users, keys: keyStore })
   const codes = createCodesService({
     config,
@@ -96,6 +100,7 @@ export function createServices(deps: ServiceDeps) {
     clock,
     tokens,
     logger: log,
+    recordEvent,
     onReuseDetected: () => metrics?.reuseDetections.inc(),
   })
   const auth = createAuthService({
@@ -107,10 +112,19 @@ export function createServices(deps: ServiceDeps) {
     sessions,
     codes,
     logger: log,
+    recordEvent,
   })
-  const usersService = createUsersService({ config, repositories, clock })
-  const userSessions = createUserSessionsService({ config, repositories, clock })
-  return { tokens, auth, users: usersService, sessions: userSessions, signingKeys, keyStore }
+  const usersService = createUsersService({ config, repositories, clock, recordEvent })
+  const userSessions = createUserSessionsService({ config, repositories, clock, recordEvent })
+  return {
+    tokens,
+    auth,
+    users: usersService,
+    sessions: userSessions,
+    signingKeys,
+    keyStore,
+    audit,
+  }
 }
 
 export type Services = ReturnType<typeof createServices>

@@ -2,29 +2,21 @@ import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import { unauthorized } from '../core/errors.js'
 import { newId } from '../core/ids.js'
+import type { RequestContext, RequestLog } from '../core/request-context.js'
 import { generateRefreshToken, hashToken } from '../core/security.js'
 import type { RefreshTokenRow, SessionEndReason, SessionRow, UserRow } from '../db/schema.js'
 import type { Repositories } from '../repositories/index.js'
 import type { SessionSelector } from '../repositories/sessions.js'
+import type { RecordEvent } from './audit.js'
 import type { TokensService } from './tokens.js'
 
-export interface AuthLogger {
-  warn(details: Record<string, unknown>, message: string): void
-}
+export type AuthLogger = RequestLog
+export type { RequestContext }
 
 /**
- * Who is asking, for security events: the request's logger (it carries the request id)
- * and the client address. Without it (CLI, tests) events go to the service's logger.
+ * A security event in the log, at `warn`: never an e-mail address, token or password.
+ * Without a request (CLI, tests) it goes to the service's logger.
  */
-export interface RequestContext {
-  log: AuthLogger
-  /** As the trusted-proxy setting resolves it; stored on the session a login starts. */
-  clientAddress: string
-  /** The User-Agent header, stored (truncated) on the session a login starts. */
-  userAgent?: string
-}
-
-/** A security event, at `warn`: never an e-mail address, token or password. */
 export function securityEvent(
   fallback: AuthLogger,
   context: RequestContext | undefined,
@@ -40,18 +32,6 @@ export interface TokenPair {
   accessToken: string
   refreshToken: string
   expiresInSeconds: number
-}
-
-/** Longer user agents are cut: the column is shown back to people, not parsed. */
-export const MAX_USER_AGENT_LENGTH = 256
-
-/** The user agent as stored: at most MAX_USER_AGENT_LENGTH characters, never half of one. */
-export function storedUserAgent(userAgent: string | undefined): string | null {
-  if (userAgent === undefined || userAgent === '') return null
-  const characters = Array.from(userAgent)
-  return characters.length <= MAX_USER_AGENT_LENGTH
-    ? userAgent
-    : characters.slice(0, MAX_USER_AGENT_LENGTH).join('')
 }
 
 /**
@@ -90,6 +70,8 @@ export interface SessionsServiceDeps {
   clock: Clock
   tokens: TokensService
   logger: AuthLogger
+  /** The audit log's writer: events go in the transaction of their change. */
+  recordEvent: RecordEvent
   /** Called on each refresh-token reuse detection (the /metrics counter). */
   onReuseDetected?: () => void
 }
@@ -101,7 +83,7 @@ const invalidToken = () => unauthorized('invalid_token', 'Invalid or expired ref
  * token and issues the next one of the session, and a logout or a detected reuse ends it.
  */
 export function createSessionsService(deps: SessionsServiceDeps) {
-  const { config, repositories, clock, tokens, logger } = deps
+  const { config, repositories, clock, tokens, logger, recordEvent } = deps
 
   /**
    * When a session used at `now` ends unless used again: the refresh token's lifetime (the
@@ -149,7 +131,12 @@ export function createSessionsService(deps: SessionsServiceDeps) {
     if (row?.spentAt && row.revokedAt === null && row.expiresAt > now) {
       if (now.getTime() - row.spentAt.getTime() > config.refreshReuseGraceMs) {
         const session = { userId: row.userId, sessionId: row.familyId }
-        await repositories.transaction((tx) => endSessions(tx, session, 'reuse_detected', now))
+        await repositories.transaction(async (tx) => {
+          await endSessions(tx, session, 'reuse_detected', now)
+          // Whoever replayed the token proved nothing: no actor.
+          const event = { userId: row.userId, actorId: null, details: { session_id: row.familyId } }
+          await recordEvent(tx, { type: 'refresh.reuse_detected', ...event }, context)
+        })
         securityEvent(
           logger,
           context,
@@ -177,10 +164,20 @@ export function createSessionsService(deps: SessionsServiceDeps) {
           createdAt: now,
           lastUsedAt: now,
           expiresAt: expiryAfterUse(now, now),
-          userAgent: storedUserAgent(context?.userAgent),
+          userAgent: context?.userAgent ?? null,
           ip: context?.clientAddress ?? null,
         })
-        return issuePair(tx, user, session, access)
+        const pair = await issuePair(tx, user, session, access)
+        // The password proved the user: the actor.
+        const details = { session_id: id }
+        const event = {
+          type: 'login.succeeded',
+          userId: user.id,
+          actorId: user.id,
+          details,
+        } as const
+        await recordEvent(tx, event, context)
+        return pair
       })
     },
 
@@ -224,7 +221,16 @@ export function createSessionsService(deps: SessionsServiceDeps) {
         return rejectUnspendable(row, context)
       }
       const session = { userId: row.userId, sessionId: row.familyId }
-      await repositories.transaction((tx) => endSessions(tx, session, 'logout', now))
+      await repositories.transaction(async (tx) => {
+        await endSessions(tx, session, 'logout', now)
+        // The refresh token proves the caller holds the session: its user is the actor.
+        const event = {
+          userId: row.userId,
+          actorId: row.userId,
+          details: { session_id: row.familyId },
+        }
+        await recordEvent(tx, { type: 'logout', ...event }, context)
+      })
     },
   }
 }

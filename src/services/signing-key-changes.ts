@@ -9,6 +9,7 @@ import {
 } from '../core/signing-keys.js'
 import type { SigningKeyRow } from '../db/schema.js'
 import type { Repositories } from '../repositories/index.js'
+import type { RecordEvent } from './audit.js'
 
 /** What a rotation did, by kid; logged, and printed by the CLI. */
 export interface Rotation {
@@ -35,7 +36,15 @@ export interface KeyChangesDeps {
   clock: Clock
   /** AES-256-GCM key sealing the private keys (derived from SECRET_KEY). */
   encryptionKey: KeyObject
+  /**
+   * The audit log's writer: each rotation is recorded in its transaction. Keys change from
+   * the CLI, the scheduler or a start, never a request: no actor.
+   */
+  recordEvent: RecordEvent
 }
+
+/** Why a rotation happened, as the audit log records it. */
+export type RotationReason = 'start' | 'scheduled' | 'manual' | 'reseal'
 
 /**
  * The steps of a change to the signing keys, each given the repositories of a transaction
@@ -123,10 +132,18 @@ export function createKeyChanges(deps: KeyChangesDeps) {
 
   const rotateAndAnnounce = async (
     tx: Repositories,
+    reason: RotationReason,
     options?: Parameters<typeof rotateLocked>[1],
   ) => {
     const rotation = await rotateLocked(tx, options)
     await tx.signingKeys.announce('rotated')
+    const details = { reason, ...rotation }
+    await deps.recordEvent(tx, {
+      type: 'signing_key.rotated',
+      userId: null,
+      actorId: null,
+      details,
+    })
     return rotation
   }
 

@@ -4,6 +4,7 @@ import type { Config } from '../core/config.js'
 import { isAsymmetric } from '../core/signing-keys.js'
 import type { SigningKeyRow } from '../db/schema.js'
 import type { Repositories } from '../repositories/index.js'
+import type { RecordEvent } from './audit.js'
 import { createKeyChanges, type Rotation } from './signing-key-changes.js'
 
 export { type Rotation, SEALED_UNDER_ANOTHER_SECRET } from './signing-key-changes.js'
@@ -46,6 +47,8 @@ export interface SigningKeysDeps {
   /** AES-256-GCM key sealing the private keys (derived from SECRET_KEY). */
   encryptionKey: KeyObject
   logger: KeyChangeLogger
+  /** The audit log's writer: each rotation and revocation is recorded in its transaction. */
+  recordEvent: RecordEvent
 }
 
 /**
@@ -84,7 +87,7 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
       if (current === undefined) return null
       const since = current.activatedAt ?? current.createdAt
       if (clock.now().getTime() - since.getTime() < maxAge) return null
-      return rotateAndAnnounce(tx)
+      return rotateAndAnnounce(tx, 'scheduled')
     })
     if (rotation) logRotation(rotation, 'scheduled')
     return rotation
@@ -133,7 +136,7 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
           await tx.signingKeys.announce('next')
           return { retired: next?.kid ?? null, current: current.kid, next: created.kid }
         }
-        return rotateAndAnnounce(tx, { hs256Upgrade: current === undefined })
+        return rotateAndAnnounce(tx, 'start', { hs256Upgrade: current === undefined })
       })
       if (rotation) logRotation(rotation, `start with JWT_ALGORITHM=${algorithm}`)
       return rotation
@@ -152,7 +155,8 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
         // No key yet (before the API's first start, or upgrading from HS256): as at start,
         // HS256 tokens issued before stay valid for their lifetime.
         const { current } = await liveKeys(tx)
-        return rotateAndAnnounce(tx, { ...options, hs256Upgrade: current === undefined })
+        const reason = options.reseal ? 'reseal' : 'manual'
+        return rotateAndAnnounce(tx, reason, { ...options, hs256Upgrade: current === undefined })
       })
       logRotation(rotation, options.reseal ? 'manual, new SECRET_KEY' : 'manual')
       return rotation
@@ -182,6 +186,13 @@ export function createSigningKeysService(deps: SigningKeysDeps) {
         if (row.state === 'current' && isAsymmetric(algorithm)) await rotateLocked(tx)
         if (row.state === 'next' && isAsymmetric(algorithm)) await createKey(tx, 'next')
         await keys.announce(`revoked:${kid}`)
+        const details = { kid, previous_state: row.state }
+        await deps.recordEvent(tx, {
+          type: 'signing_key.revoked',
+          userId: null,
+          actorId: null,
+          details,
+        })
         const live = await liveKeys(tx)
         return {
           status: 'revoked',

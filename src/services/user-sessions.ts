@@ -1,8 +1,10 @@
 import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import { notFound } from '../core/errors.js'
+import type { RequestContext } from '../core/request-context.js'
 import type { SessionRow } from '../db/schema.js'
 import type { Repositories } from '../repositories/index.js'
+import type { RecordEvent } from './audit.js'
 import { endSessions, isLiveSession } from './sessions.js'
 
 /** A session as its user or an admin sees it: `current` when it is the asking token's. */
@@ -19,8 +21,31 @@ export function createUserSessionsService(deps: {
   config: Pick<Config, 'sessionMaxAgeMs'>
   repositories: Repositories
   clock: Clock
+  /** The audit log's writer: one `session.revoked` per session ended, in its transaction. */
+  recordEvent: RecordEvent
 }) {
-  const { config, repositories, clock } = deps
+  const { config, repositories, clock, recordEvent } = deps
+
+  /** Ends the sessions `selector` picks, each recorded; the ids of those it ended. */
+  function endRecorded(
+    selector: Parameters<typeof endSessions>[1],
+    reason: 'revoked' | 'revoked_by_admin',
+    context: RequestContext | undefined,
+  ): Promise<string[]> {
+    const now = clock.now()
+    return repositories.transaction(async (tx) => {
+      const ended = await endSessions(tx, selector, reason, now)
+      for (const sessionId of ended) {
+        const details = { session_id: sessionId, reason }
+        await recordEvent(
+          tx,
+          { type: 'session.revoked', userId: selector.userId, details },
+          context,
+        )
+      }
+      return ended
+    })
+  }
 
   /** The live sessions, newest first; `currentId` is the session of the token that asks. */
   async function list(userId: string, currentId: string | null): Promise<SessionView[]> {
@@ -45,19 +70,18 @@ export function createUserSessionsService(deps: {
      * that is not a live session of theirs, another user's included, is a 404: ids reveal
      * nothing.
      */
-    async endOwn(userId: string, sessionId: string): Promise<void> {
-      const now = clock.now()
-      const ended = await repositories.transaction((tx) =>
-        endSessions(tx, { userId, sessionId }, 'revoked', now),
-      )
+    async endOwn(userId: string, sessionId: string, context?: RequestContext): Promise<void> {
+      const ended = await endRecorded({ userId, sessionId }, 'revoked', context)
       if (ended.length === 0) throw sessionNotFound()
     },
 
     /** Ends every session of the user but `currentId`, the one asking. */
-    async endOthers(userId: string, currentId: string | null): Promise<void> {
-      const now = clock.now()
-      const selector = { userId, except: currentId ?? undefined }
-      await repositories.transaction((tx) => endSessions(tx, selector, 'revoked', now))
+    async endOthers(
+      userId: string,
+      currentId: string | null,
+      context?: RequestContext,
+    ): Promise<void> {
+      await endRecorded({ userId, except: currentId ?? undefined }, 'revoked', context)
     },
 
     /** An admin's view of a user's sessions; a 404 for an unknown user. */
@@ -67,10 +91,9 @@ export function createUserSessionsService(deps: {
     },
 
     /** An admin ends every session of a user. */
-    async endAllForUser(userId: string): Promise<void> {
+    async endAllForUser(userId: string, context?: RequestContext): Promise<void> {
       await requireUser(userId)
-      const now = clock.now()
-      await repositories.transaction((tx) => endSessions(tx, { userId }, 'revoked_by_admin', now))
+      await endRecorded({ userId }, 'revoked_by_admin', context)
     },
   }
 }

@@ -4,11 +4,13 @@ import { assertValidEmail, assertValidPassword, normaliseEmail } from '../core/c
 import { decodeCursor, encodeCursor } from '../core/cursor.js'
 import { AppError, forbidden, invalidField, notFound } from '../core/errors.js'
 import type { LoginThrottle } from '../core/login-throttle.js'
+import type { RequestContext } from '../core/request-context.js'
 import { hashPassword, verifyPassword } from '../core/security.js'
 import { isUniqueViolation } from '../db/errors.js'
 import type { NewUserRow, SessionEndReason, UserRow } from '../db/schema.js'
 import type { Repositories } from '../repositories/index.js'
 import { createAdminBootstrap, isActiveVerifiedAdmin } from './admins.js'
+import type { RecordEvent } from './audit.js'
 import { endSessions } from './sessions.js'
 
 /** The changes to a user; absent fields stay as they are. */
@@ -73,6 +75,19 @@ function authorizePatch(actor: UserRow, id: string, patch: UserPatch) {
   }
 }
 
+/** The patch's fields, by their API names, whose value differs from `user`'s; never the password. */
+function changedFields(user: UserRow, patch: UserPatch): string[] {
+  const fields: string[] = []
+  if (patch.fullName !== undefined && patch.fullName !== user.fullName) fields.push('full_name')
+  if (patch.email !== undefined && normaliseEmail(patch.email) !== user.email) fields.push('email')
+  if (patch.role !== undefined && patch.role !== user.role) fields.push('role')
+  if (patch.isVerified !== undefined && patch.isVerified !== user.isVerified) {
+    fields.push('is_verified')
+  }
+  if (patch.isActive !== undefined && patch.isActive !== user.isActive) fields.push('is_active')
+  return fields
+}
+
 function validatePatch(actor: UserRow, patch: UserPatch) {
   if (patch.email !== undefined) assertValidEmail('email', patch.email)
   if (patch.currentPassword !== undefined && patch.password === undefined) {
@@ -89,8 +104,10 @@ export function createUsersService(deps: {
   config: Readonly<Config>
   repositories: Repositories
   clock: Clock
+  /** The audit log's writer: events go in the transaction of their change. */
+  recordEvent: RecordEvent
 }) {
-  const { config, repositories, clock } = deps
+  const { config, repositories, clock, recordEvent } = deps
   const { users } = repositories
   const admins = createAdminBootstrap(deps)
 
@@ -123,8 +140,18 @@ export function createUsersService(deps: {
     await attempt.matched()
   }
 
-  /** Writes a patch in one transaction; the admin-set lock only when the set may change. */
-  function applyPatch(id: string, patch: UserPatch, changes: Partial<NewUserRow>, now: Date) {
+  /**
+   * Writes a patch in one transaction with its events (`fields`: what it changes besides the
+   * password); the admin-set lock only when the set may change.
+   */
+  function applyPatch(
+    id: string,
+    patch: UserPatch,
+    changes: Partial<NewUserRow>,
+    now: Date,
+    fields: string[],
+    context?: RequestContext,
+  ) {
     return repositories.transaction(async (tx) => {
       const repo = tx.users
       if (
@@ -147,6 +174,12 @@ export function createUsersService(deps: {
       if (!row) throw userNotFound()
       const reason = sessionsEndedBy(patch)
       if (reason !== null) await endSessions(tx, { userId: id }, reason, now)
+      if (fields.length > 0) {
+        await recordEvent(tx, { type: 'user.updated', userId: id, details: { fields } }, context)
+      }
+      if (patch.password !== undefined) {
+        await recordEvent(tx, { type: 'password.changed', userId: id }, context)
+      }
       return row
     })
   }
@@ -186,6 +219,7 @@ export function createUsersService(deps: {
       id: string,
       patch: UserPatch,
       throttle: LoginThrottle,
+      context?: RequestContext,
     ): Promise<UserRow> {
       authorizePatch(actor, id, patch)
       validatePatch(actor, patch)
@@ -197,14 +231,14 @@ export function createUsersService(deps: {
       const now = clock.now()
       const changes = await changesOf(patch, now)
       try {
-        return await applyPatch(id, patch, changes, now)
+        return await applyPatch(id, patch, changes, now, changedFields(target, patch), context)
       } catch (error) {
         if (isUniqueViolation(error, 'users_email_key')) throw emailTaken()
         throw error
       }
     },
 
-    async deleteUser(id: string): Promise<void> {
+    async deleteUser(id: string, context?: RequestContext): Promise<void> {
       await repositories.transaction(async (tx) => {
         const repo = tx.users
         await repo.lockAdminSet()
@@ -214,6 +248,7 @@ export function createUsersService(deps: {
           throw lastAdmin()
         }
         await repo.delete(id)
+        await recordEvent(tx, { type: 'user.deleted', userId: id }, context)
       })
     },
 

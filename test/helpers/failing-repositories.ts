@@ -6,13 +6,15 @@ type RepositoryName = Exclude<keyof Repositories, 'transaction'>
  * `repositories` with one method that fails inside transactions: its `onCall`-th call there
  * (the first by default) throws `failure` instead of running, as a bug or a lost connection
  * would halfway through a use case. Every other call, and everything outside a
- * transaction, goes to the real repositories.
+ * transaction, goes to the real repositories. With `after`, that call runs first and
+ * then throws, so the failure comes after its write (an audit event written, then lost).
  */
 export function failingInTransaction<Name extends RepositoryName>(
   repositories: Repositories,
   name: Name,
   method: keyof Repositories[Name] & string,
   onCall = 1,
+  options: { after?: boolean } = {},
 ) {
   const failure = new Error(`injected failure: ${name}.${method}`)
   let calls = 0
@@ -27,7 +29,9 @@ export function failingInTransaction<Name extends RepositoryName>(
         ...repository,
         [method]: (...args: unknown[]) => {
           calls += 1
-          return calls === onCall ? Promise.reject(failure) : original(...args)
+          if (calls !== onCall) return original(...args)
+          if (!options.after) return Promise.reject(failure)
+          return original(...args).then(() => Promise.reject(failure))
         },
       },
       transaction: (work) => bundle.transaction((tx) => work(failing(tx))),

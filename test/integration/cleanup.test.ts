@@ -172,6 +172,7 @@ describe('runCleanup', () => {
       codeSends: 0,
       sessions: 0,
       refreshTokens: 0,
+      auditEvents: 0,
     })
     expect(first.interrupted).toBe(false)
     expect(first.durationMs).toBeGreaterThanOrEqual(0)
@@ -188,6 +189,7 @@ describe('runCleanup', () => {
       codeSends: 0,
       sessions: 0,
       refreshTokens: 0,
+      auditEvents: 0,
     })
     expect(await userIds()).toEqual([verified, demoted].sort())
   })
@@ -211,6 +213,7 @@ describe('runCleanup', () => {
       codeSends: 0,
       sessions: 0,
       refreshTokens: 2,
+      auditEvents: 0,
     })
     const codes = await t.db.select({ userId: oneTimeCodes.userId }).from(oneTimeCodes)
     expect(codes).toEqual([{ userId: owner }])
@@ -229,6 +232,7 @@ describe('runCleanup', () => {
       codeSends: 0,
       sessions: 0,
       refreshTokens: 2,
+      auditEvents: 0,
     })
     expect(await countRows(users)).toBe(3)
   })
@@ -299,6 +303,7 @@ describe('runCleanup', () => {
       codeSends: 1,
       sessions: 0,
       refreshTokens: 0,
+      auditEvents: 0,
     })
     expect(await t.db.select({ userId: oneTimeCodes.userId }).from(oneTimeCodes)).toEqual([
       { userId: locked },
@@ -315,6 +320,7 @@ describe('runCleanup', () => {
       codeSends: 1,
       sessions: 0,
       refreshTokens: 0,
+      auditEvents: 0,
     })
     expect(await countRows(oneTimeCodes)).toBe(0)
     expect(await countRows(codeSends)).toBe(0)
@@ -356,6 +362,7 @@ describe('runCleanup', () => {
       codeSends: 0,
       sessions: 0,
       refreshTokens: 0,
+      auditEvents: 0,
     })
     expect(await countRows(users)).toBe(5)
     expect(await countRows(refreshTokens)).toBe(1)
@@ -397,7 +404,14 @@ describe('scheduler', () => {
     expect(secondOutcome).toEqual({ status: 'skipped' })
     expect(firstOutcome).toMatchObject({
       status: 'ran',
-      counts: { unverifiedUsers: 5, codes: 0, codeSends: 0, sessions: 0, refreshTokens: 0 },
+      counts: {
+        unverifiedUsers: 5,
+        codes: 0,
+        codeSends: 0,
+        sessions: 0,
+        refreshTokens: 0,
+        auditEvents: 0,
+      },
     })
     // The lock is free again once the round is over.
     await makeStaleUsers(1)

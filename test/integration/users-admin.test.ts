@@ -9,6 +9,7 @@ import { refreshTokens, users } from '../../src/db/schema.js'
 import { createRepositories } from '../../src/repositories/index.js'
 import { createRefreshTokensRepository } from '../../src/repositories/refresh-tokens.js'
 import { createUsersRepository } from '../../src/repositories/users.js'
+import { createEventRecorder } from '../../src/services/audit.js'
 import { createUsersService } from '../../src/services/users.js'
 import { createTestApp, TEST_SECRET, type TestApp } from '../helpers/app.js'
 import {
@@ -177,6 +178,7 @@ describe('first admin from FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD', () => {
       }),
       repositories: createRepositories(db),
       clock: t.clock,
+      recordEvent: createEventRecorder(t.clock),
     })
 
   it('does nothing when unset', async () => {
@@ -184,6 +186,7 @@ describe('first admin from FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD', () => {
       config: loadConfig({ SECRET_KEY: TEST_SECRET }),
       repositories: createRepositories(t.db),
       clock: t.clock,
+      recordEvent: createEventRecorder(t.clock),
     })
     expect(await service.ensureFirstAdmin()).toBeNull()
     expect(await t.db.select().from(users)).toEqual([])

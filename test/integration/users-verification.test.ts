@@ -4,6 +4,7 @@ import { loadConfig } from '../../src/core/config.js'
 import { refreshTokens, users } from '../../src/db/schema.js'
 import { createRepositories } from '../../src/repositories/index.js'
 import { createUsersRepository } from '../../src/repositories/users.js'
+import { createEventRecorder } from '../../src/services/audit.js'
 import { createUsersService } from '../../src/services/users.js'
 import { createTestApp, TEST_SECRET, type TestApp } from '../helpers/app.js'
 import { invalidToken, login, postJson, refresh } from '../helpers/auth-flow.js'
@@ -132,6 +133,7 @@ describe('the last-admin rule counts verified admins only', () => {
       config,
       repositories: createRepositories(t.db),
       clock: t.clock,
+      recordEvent: createEventRecorder(t.clock),
     })
     const result = await service.ensureFirstAdmin()
     expect(result?.action).toBe('created')

@@ -68,6 +68,7 @@ describe('loadConfig', () => {
       publicUrl: 'http://localhost:8000',
       keyRefreshIntervalMs: 30_000,
       signingKeyRotationMs: null,
+      auditRetentionMs: 365 * 86_400_000,
     })
     expect(Object.isFrozen(config)).toBe(true)
   })
@@ -92,6 +93,7 @@ describe('loadConfig', () => {
     expect(loadConfig({ JWT_ALGORITHM: 'HS256', SIGNING_KEY_ROTATION: 'OFF' })).toMatchObject({
       jwtAlgorithm: 'HS256',
       signingKeyRotationMs: null,
+      auditRetentionMs: 365 * 86_400_000,
     })
     expect(
       problemsOf({

@@ -80,6 +80,13 @@ export const BACKGROUND_WORK = {
     summary: 'cleanup period; whether the API runs the scheduler too',
   }),
   runScheduler: variable({ env: 'RUN_SCHEDULER', parse: boolean, default: 'true' }),
+  auditRetentionMs: variable({
+    env: 'AUDIT_RETENTION',
+    parse: duration(60_000),
+    default: '365d',
+    doc: 'How long audit events are kept; the cleanup deletes older ones.',
+    summary: 'how long audit events are kept',
+  }),
 }
 
 export const HTTP = {

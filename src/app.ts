@@ -162,5 +162,3 @@ export async function buildApp(deps: AppDeps) {
   await app.register(sessionsRoutes, { prefix: '/users', services })
   return app
 }
-
-export type App = Awaited<ReturnType<typeof buildApp>>

@@ -54,7 +54,7 @@ export function parseKeysCommand(args: string[]): KeysCommand | string {
 const at = (date: Date | null) => (date === null ? '-' : date.toISOString())
 
 /** One line per key, oldest first, in aligned columns. */
-export function formatKeyList(rows: SigningKeyRow[]): string {
+function formatKeyList(rows: SigningKeyRow[]): string {
   const table = [
     ['KID', 'ALG', 'STATE', 'CREATED', 'RETIRED', 'REVOKED'],
     ...rows.map((row) => [

@@ -125,5 +125,3 @@ export function createScheduler(deps: SchedulerDeps) {
     },
   }
 }
-
-export type Scheduler = ReturnType<typeof createScheduler>

@@ -10,11 +10,8 @@ export { ConfigError, type Env } from './config/problems.js'
 
 /** The settings, typed by their declarations in `config/variables-*.ts`. */
 export type Config = ReturnType<typeof completeSettings>
-export type LogLevel = Config['logLevel']
 /** Where e-mails (and their codes) go: an SMTP server, or the log. */
 export type MailTransport = Config['mailTransport']
-/** Fastify's `trustProxy`: off, on, a hop count, or a list of addresses/CIDRs. */
-export type TrustProxy = Config['trustProxy']
 
 /**
  * Parses and validates the environment once. Pure: the caller passes the variables

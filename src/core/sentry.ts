@@ -19,7 +19,7 @@ function scrubString(text: string): string {
 }
 
 /** Deep copy with sensitive keys replaced and free text cleaned; cycles are cut. */
-export function scrub(value: unknown, seen = new WeakSet<object>()): unknown {
+function scrub(value: unknown, seen = new WeakSet<object>()): unknown {
   if (typeof value === 'string') return scrubString(value)
   if (value === null || typeof value !== 'object') return value
   if (seen.has(value)) return FILTERED

@@ -44,5 +44,3 @@ export function createTokenCache<T>(maxEntries: number) {
     },
   }
 }
-
-export type TokenCache<T> = ReturnType<typeof createTokenCache<T>>

@@ -9,7 +9,7 @@ import { StartupError } from '../core/errors.js'
 import { ensurePrivateDirectory, restrictTree } from '../core/private-files.js'
 import * as schema from './schema.js'
 
-export type Schema = typeof schema
+type Schema = typeof schema
 /** Both drivers' Drizzle instances, and their transactions, fit this type. */
 export type Db = PgDatabase<PgQueryResultHKT, Schema>
 

@@ -1,5 +1,5 @@
 /** SQLSTATE of a PostgreSQL error, looking through Drizzle's wrapper (`cause`). */
-export function sqlState(error: unknown): string | undefined {
+function sqlState(error: unknown): string | undefined {
   for (let current = error; current !== null && typeof current === 'object'; ) {
     const code = (current as { code?: unknown }).code
     if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code

@@ -7,7 +7,7 @@ import * as schema from './schema.js'
  * Every advisory lock of the application. Any constants work; they only have to be the
  * same in every process sharing the database, and distinct from one another.
  */
-export const LOCK_KEYS = {
+const LOCK_KEYS = {
   /** Applying migrations: concurrent starts (API, worker, migrate job) apply them once. */
   migrations: 4_106_731_001,
   /** A cleanup round: one at a time across every process. */

@@ -134,7 +134,7 @@ const UNAVAILABLE_MESSAGES =
   /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/
 
 /** True when a database error (possibly wrapped by Drizzle in `cause`) is an outage, not a bug. */
-export function isDatabaseUnavailable(error: unknown): boolean {
+function isDatabaseUnavailable(error: unknown): boolean {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
     const code = (current as { code?: unknown }).code
     if (
@@ -149,7 +149,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return false
 }
 
-export function toAppError(error: unknown): AppError | null {
+function toAppError(error: unknown): AppError | null {
   if (error instanceof AppError) return error
   if (isDatabaseUnavailable(error)) {
     return new AppError(

@@ -9,7 +9,7 @@ import type { LoginThrottle, PasswordAttempt } from '../core/login-throttle.js'
 import type { CounterStore } from './rate-limit-store.js'
 
 /** The per-client window of `LOGIN_MAX_FAILURES`. */
-export const LOGIN_FAILURE_WINDOW_MS = 15 * 60_000
+const LOGIN_FAILURE_WINDOW_MS = 15 * 60_000
 
 export type LoginThrottleConfig = Pick<
   Config,

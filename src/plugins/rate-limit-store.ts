@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis'
 import type { Clock } from '../core/clock.js'
 
 /** A fixed window that opens with its first hit: how many hits, and when it closes. */
-export interface WindowCount {
+interface WindowCount {
   count: number
   resetAtMs: number
 }

@@ -16,7 +16,7 @@ import {
  * Which request limit a route is under, declared in its `config` (`requestLimit`) rather
  * than looked up by URL, so renaming or adding a route cannot silently drop a limit.
  */
-export type RequestLimit =
+type RequestLimit =
   /**
    * `AUTH_RATE_LIMIT_MAX` per window, each route its own budget: what an attacker hammers
    * (account creation, password and code guessing, mail bombing).

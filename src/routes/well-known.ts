@@ -16,7 +16,7 @@ export interface WellKnownRoutesOptions {
  * How long verifiers may cache the key set. A new key is published as `next` long before
  * it signs, and a revoked one must leave caches soon: five minutes serves both.
  */
-export const JWKS_MAX_AGE_SECONDS = 300
+const JWKS_MAX_AGE_SECONDS = 300
 
 /** `/.well-known/*`: what other services need to verify our tokens without a secret. */
 export const wellKnownRoutes: FastifyPluginAsyncTypebox<WellKnownRoutesOptions> = async (

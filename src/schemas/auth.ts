@@ -29,7 +29,6 @@ export const SignupBodySchema = Type.Object(
     ],
   },
 )
-export type SignupBody = Static<typeof SignupBodySchema>
 
 export const VerifyBodySchema = Type.Object(
   { email: EmailSchema, code: CodeSchema },
@@ -39,13 +38,11 @@ export const VerifyBodySchema = Type.Object(
     examples: [{ email: 'ana@example.com', code: '042917' }],
   },
 )
-export type VerifyBody = Static<typeof VerifyBodySchema>
 
 export const EmailBodySchema = Type.Object(
   { email: EmailSchema },
   { $id: 'EmailBody', additionalProperties: false, examples: [{ email: 'ana@example.com' }] },
 )
-export type EmailBody = Static<typeof EmailBodySchema>
 
 export const LoginJsonBodySchema = Type.Object(
   { email: EmailSchema, password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }) },
@@ -91,7 +88,6 @@ export const RefreshBodySchema = Type.Object(
     examples: [{ refresh_token: 'q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w' }],
   },
 )
-export type RefreshBody = Static<typeof RefreshBodySchema>
 
 export const ResetPasswordBodySchema = Type.Object(
   { email: EmailSchema, code: CodeSchema, new_password: PasswordSchema },
@@ -103,7 +99,6 @@ export const ResetPasswordBodySchema = Type.Object(
     ],
   },
 )
-export type ResetPasswordBody = Static<typeof ResetPasswordBodySchema>
 
 export const TokenPairSchema = Type.Object(
   {

@@ -16,7 +16,7 @@ const SESSION_EXAMPLE = {
 const nullableString = (description: string) =>
   Type.Union([Type.String(), Type.Null()], { description })
 
-export const SessionOutSchema = Type.Object(
+const SessionOutSchema = Type.Object(
   {
     id: { ...UlidSchema, description: 'The `sid` claim of its access tokens' },
     created_at: Type.String({ format: 'date-time', description: 'The login' }),
@@ -64,7 +64,6 @@ export const SessionListSchema = Type.Object(
     examples: [{ items: [SESSION_EXAMPLE] }],
   },
 )
-export type SessionList = Static<typeof SessionListSchema>
 
 export const SessionParamsSchema = Type.Object(
   { id: { ...UlidSchema, description: 'A session id' } },

@@ -50,7 +50,6 @@ export function toUserOut(row: UserRow): UserOut {
 }
 
 export const UserIdParamsSchema = Type.Object({ id: UlidSchema }, { additionalProperties: false })
-export type UserIdParams = Static<typeof UserIdParamsSchema>
 
 export const PatchUserBodySchema = Type.Object(
   {
@@ -114,7 +113,6 @@ export const ListUsersQuerySchema = Type.Object(
   },
   { additionalProperties: false },
 )
-export type ListUsersQuery = Static<typeof ListUsersQuerySchema>
 
 export const UserListSchema = Type.Object(
   {
@@ -135,4 +133,3 @@ export const UserListSchema = Type.Object(
     ],
   },
 )
-export type UserList = Static<typeof UserListSchema>

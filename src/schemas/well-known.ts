@@ -7,7 +7,7 @@ const Base64urlSchema = Type.String({ pattern: '^[A-Za-z0-9_-]+$' })
  * A public JWK. The response schema is also the allow-list of what is sent: a private
  * parameter (`d`) has no property here, so it could never be serialised.
  */
-export const JwkSchema = Type.Object(
+const JwkSchema = Type.Object(
   {
     kty: Type.Union([Type.Literal('EC'), Type.Literal('OKP')], {
       description: '`EC` for ES256 (P-256), `OKP` for EdDSA (Ed25519)',
@@ -41,7 +41,6 @@ export const JwksSchema = Type.Object(
     examples: [{ keys: [JWK_EXAMPLE] }],
   },
 )
-export type Jwks = Static<typeof JwksSchema>
 
 export const AuthorizationServerMetadataSchema = Type.Object(
   {

@@ -7,7 +7,7 @@ import type { AuditEventRow } from '../db/schema.js'
 import type { Repositories } from '../repositories/index.js'
 
 /** One security event, as a service describes it; who and where come from the request. */
-export interface AuditEvent {
+interface AuditEvent {
   type: AuditEventType
   /** The account it is about; null when there is none (an unknown e-mail, a signing key). */
   userId: string | null
@@ -97,5 +97,3 @@ export function createAuditLog(deps: { repositories: Repositories; clock: Clock 
     },
   }
 }
-
-export type AuditLog = ReturnType<typeof createAuditLog>

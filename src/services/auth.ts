@@ -245,5 +245,3 @@ export function createAuthService(deps: AuthServiceDeps) {
     },
   }
 }
-
-export type AuthService = ReturnType<typeof createAuthService>

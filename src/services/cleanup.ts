@@ -3,7 +3,7 @@ import type { Config } from '../core/config.js'
 import type { Repositories } from '../repositories/index.js'
 import { CODE_LIMITS } from './codes.js'
 
-export const CLEANUP_BATCH_SIZE = 1_000
+const CLEANUP_BATCH_SIZE = 1_000
 
 export type CleanupKind =
   | 'unverifiedUsers'
@@ -12,7 +12,7 @@ export type CleanupKind =
   | 'sessions'
   | 'refreshTokens'
   | 'auditEvents'
-export type CleanupCounts = Record<CleanupKind, number>
+type CleanupCounts = Record<CleanupKind, number>
 
 /** snake_case names of the kinds, for metric labels and logs read by people. */
 export const CLEANUP_KIND_LABELS: Readonly<Record<CleanupKind, string>> = {
@@ -140,8 +140,6 @@ export function createCleanupService(deps: CleanupDeps) {
     },
   }
 }
-
-export type CleanupService = ReturnType<typeof createCleanupService>
 
 /** For scripts (CLI, benchmark): one round against a database with the given config. */
 export function runCleanup(deps: CleanupDeps, options?: CleanupOptions): Promise<CleanupResult> {

@@ -11,7 +11,7 @@ import { buildKeySnapshot, emptySnapshot, type KeySnapshot } from './key-snapsho
 import { type SigningKeysService, signingKeyRetentionMs } from './signing-keys.js'
 
 /** A token naming an unknown kid reloads the keys at most this often (it may be brand new). */
-export const UNKNOWN_KID_RELOAD_MS = 5_000
+const UNKNOWN_KID_RELOAD_MS = 5_000
 /** The longest wait before listening again after the listening connection dropped. */
 const RELISTEN_MAX_DELAY_MS = 30_000
 

@@ -24,7 +24,7 @@ type KeyConfig = Pick<
 export const signingKeyRetentionMs = (config: KeyConfig) =>
   config.keyRefreshIntervalMs + config.accessTokenTtlMs + RETENTION_MARGIN_MS
 
-export interface KeyChangeLogger {
+interface KeyChangeLogger {
   info(details: Record<string, unknown>, message: string): void
 }
 

@@ -97,5 +97,3 @@ export function createUserSessionsService(deps: {
     },
   }
 }
-
-export type UserSessionsService = ReturnType<typeof createUserSessionsService>

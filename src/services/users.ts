@@ -256,5 +256,3 @@ export function createUsersService(deps: {
     createOrPromoteAdmin: admins.createOrPromoteAdmin,
   }
 }
-
-export type UsersService = ReturnType<typeof createUsersService>

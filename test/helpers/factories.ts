@@ -8,7 +8,7 @@ import { createUsersRepository } from '../../src/repositories/users.js'
 import type { TestApp } from './app.js'
 
 /** A password no common-password list holds; every factory user gets it unless told otherwise. */
-export const DEFAULT_PASSWORD = 'factory horse battery staple'
+const DEFAULT_PASSWORD = 'factory horse battery staple'
 
 let sequence = 0
 /** Unique across test files running in parallel, and readable in a failure message. */

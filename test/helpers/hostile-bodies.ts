@@ -90,7 +90,7 @@ function randomString(random: Random): string {
 }
 
 /** A random JSON value: any type, small nesting, keys mostly the API's own field names. */
-export function randomJsonValue(random: Random, depth = 0): unknown {
+function randomJsonValue(random: Random, depth = 0): unknown {
   const kind = random.int(0, depth >= 4 ? 3 : 5)
   if (kind === 0) return random.pick([null, true, false])
   if (kind === 1) return random.pick(ODD_NUMBERS)

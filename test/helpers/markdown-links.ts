@@ -48,7 +48,7 @@ export function withoutCodeBlocks(markdown: string): string {
 }
 
 /** Code blocks, code spans and HTML comments blanked out, line numbers kept. */
-export function proseOnly(markdown: string): string {
+function proseOnly(markdown: string): string {
   return withoutCodeBlocks(markdown).replace(/(`+)[^`\n]*?\1/g, blank)
 }
 
@@ -73,7 +73,7 @@ export function extractLinks(markdown: string): MarkdownLink[] {
 }
 
 /** GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens. */
-export function headingSlug(heading: string): string {
+function headingSlug(heading: string): string {
   return heading
     .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
     .replace(/<[^>]+>/g, '')
@@ -102,7 +102,7 @@ export function anchorsOf(markdown: string): Set<string> {
 const SCHEME = /^[a-z][a-z0-9+.-]*:/i
 
 /** What is wrong with one link of `file`, or null when it is fine. */
-export function checkLink(file: string, target: string, repo: Repository): string | null {
+function checkLink(file: string, target: string, repo: Repository): string | null {
   if (/^file:/i.test(target)) return 'a file: URL points outside the repository'
   if (SCHEME.test(target) || target.startsWith('//')) return null
   if (target.startsWith('/')) return 'an absolute path: use a path relative to this file'

@@ -284,6 +284,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/users/me/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change your e-mail address
+         * @description Checks `current_password` first (wrong: `422 invalid_credentials` at `["body", "current_password"]`, counted as a failed login of the account, so repeated guesses get `429` as login does), then refuses an address already registered (`409 email_taken`) and e-mails a 6-digit code to `new_email`. Nothing changes until the code is confirmed. A new request replaces a pending one and its code. Codes follow the rules of the other codes: at most 3 are sent per address in 15 minutes (beyond that nothing is sent, the last code stays valid, and the answer is the same `202`).
+         */
+        post: operations["requestEmailChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/email/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm your new e-mail address
+         * @description Applies the pending change with the code sent to the new address, which becomes the login and counts as verified; codes sent to the old address stop working, and the old address is told of the change. A wrong, expired, used or replaced code is `400 invalid_code`; a code is burned after 5 wrong tries, and after 10 wrong tries in any hour every code is refused until an hour after the 10th. If the address was registered meanwhile, `409 email_taken`, and the pending change ends.
+         */
+        post: operations["confirmEmailChange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users": {
         parameters: {
             query?: never;
@@ -569,6 +609,42 @@ export interface components {
             is_verified?: boolean;
             /** @description Admins only; `false` also revokes refresh tokens */
             is_active?: boolean;
+        };
+        /**
+         * @example {
+         *       "new_email": "ana.lima@example.org",
+         *       "current_password": "correct horse battery staple"
+         *     }
+         */
+        ChangeEmailBody: {
+            /**
+             * @description E-mail address; stored trimmed and lower-cased
+             * @example ana@example.com
+             */
+            new_email: string;
+            /** @description The password of the signed-in user */
+            current_password: string;
+        };
+        /**
+         * @example {
+         *       "code": "042917"
+         *     }
+         */
+        ConfirmEmailChangeBody: {
+            /**
+             * @description The 6-digit code from the e-mail
+             * @example 042917
+             */
+            code: string;
+        };
+        /**
+         * @description Nothing has changed yet: the change waits for the code sent to the new address
+         * @example {
+         *       "detail": "A code is on its way to the new address"
+         *     }
+         */
+        EmailChangePending: {
+            detail: string;
         };
         /**
          * @description A user account; passwords, hashes and codes are never part of it
@@ -1779,6 +1855,243 @@ export interface operations {
                      * @example {
                      *       "detail": "Could not validate credentials",
                      *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    requestEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "new_email": "ana.lima@example.org",
+                 *       "current_password": "correct horse battery staple"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ChangeEmailBody"];
+            };
+        };
+        responses: {
+            /** @description Nothing has changed yet: the change waits for the code sent to the new address */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "A code is on its way to the new address"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["EmailChangePending"];
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Email already registered",
+                     *       "code": "email_taken"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    confirmEmailChange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "code": "042917"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ConfirmEmailChangeBody"];
+            };
+        };
+        responses: {
+            /** @description A user account; passwords, hashes and codes are never part of it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
+                     *       "email": "ana@example.com",
+                     *       "full_name": "Ana Lima",
+                     *       "role": "user",
+                     *       "is_verified": true,
+                     *       "is_active": true,
+                     *       "created_at": "2026-11-25T10:00:00.000Z",
+                     *       "updated_at": "2026-11-25T10:00:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid or expired code",
+                     *       "code": "invalid_code"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Email already registered",
+                     *       "code": "email_taken"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorBody"];

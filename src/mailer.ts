@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import nodemailer from 'nodemailer'
 import type { MailTransport } from './core/config.js'
+import type { CodePurpose } from './db/schema.js'
 
 export interface MailMessage {
   to: string
@@ -85,25 +86,53 @@ export const noMail: Mailer = {
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
-/** The two messages the service sends, each carrying a 6-digit code. */
+const CODE_MESSAGES = {
+  verify_email: [
+    'Verify your Coffee Shop account',
+    'Welcome to Coffee Shop! Use this code to verify your e-mail address:',
+  ],
+  reset_password: ['Reset your Coffee Shop password', 'Use this code to choose a new password:'],
+  change_email: [
+    'Confirm your new Coffee Shop e-mail address',
+    'Use this code to make this your Coffee Shop e-mail address:',
+  ],
+} as const satisfies Record<CodePurpose, readonly [string, string]>
+
+/** The messages carrying a 6-digit code, one per purpose. */
 export function codeEmail(
-  purpose: 'verify_email' | 'reset_password',
+  purpose: CodePurpose,
   to: string,
   code: string,
   ttlMinutes: number,
 ): MailMessage {
-  const [subject, intro] =
-    purpose === 'verify_email'
-      ? [
-          'Verify your Coffee Shop account',
-          'Welcome to Coffee Shop! Use this code to verify your e-mail address:',
-        ]
-      : ['Reset your Coffee Shop password', 'Use this code to choose a new password:']
+  const [subject, intro] = CODE_MESSAGES[purpose]
   const outro = `The code expires in ${ttlMinutes} minutes. If you did not ask for it, ignore this message.`
   return {
     to,
     subject,
     text: `${intro}\n\n    ${code}\n\n${outro}\n`,
     html: `<p>${escapeHtml(intro)}</p><p style="font-size:24px;font-weight:bold;letter-spacing:4px">${code}</p><p>${escapeHtml(outro)}</p>`,
+  }
+}
+
+/**
+ * An address as a notice may show it: the first character of the local part and the
+ * domain (`a•••@example.com`), enough for the owner to recognise, little for anyone else.
+ */
+export function maskEmail(email: string): string {
+  const at = email.lastIndexOf('@')
+  return `${email.slice(0, 1)}\u2022\u2022\u2022${email.slice(at)}`
+}
+
+/** To the old address once an e-mail change is confirmed: no code, no link, the new address masked. */
+export function emailChangedNotice(to: string, newEmail: string): MailMessage {
+  const intro = `The e-mail address of your Coffee Shop account was changed to ${maskEmail(newEmail)}.`
+  const outro =
+    "If this wasn't you, contact Coffee Shop support at once: someone who knows your password has taken over your account."
+  return {
+    to,
+    subject: 'Your Coffee Shop e-mail address was changed',
+    text: `${intro}\n\n${outro}\n`,
+    html: `<p>${escapeHtml(intro)}</p><p>${escapeHtml(outro)}</p>`,
   }
 }

@@ -57,7 +57,7 @@ export const users = pgTable(
   ],
 )
 
-export const codePurposes = ['verify_email', 'reset_password'] as const
+export const codePurposes = ['verify_email', 'reset_password', 'change_email'] as const
 export type CodePurpose = (typeof codePurposes)[number]
 
 /** One check per table that stores a purpose, all written from the list above. */
@@ -77,6 +77,11 @@ export const oneTimeCodes = pgTable(
     purpose: text('purpose', { enum: codePurposes }).notNull(),
     /** HMAC-SHA256 of the code keyed with the secret; the code itself is never stored. */
     codeHash: text('code_hash').notNull(),
+    /**
+     * An e-mail change's new address (normalised), to which the code was sent: what the
+     * code proves and what confirming it applies. Set for that purpose only.
+     */
+    newEmail: text('new_email'),
     /** Tries of this code, counted before the comparison (the per-code limit). */
     failedAttempts: integer('failed_attempts').notNull().default(0),
     /**
@@ -91,6 +96,10 @@ export const oneTimeCodes = pgTable(
   (t) => [
     primaryKey({ name: 'one_time_codes_pkey', columns: [t.userId, t.purpose] }),
     check('one_time_codes_purpose_valid', purposeIsValid(t.purpose)),
+    check(
+      'one_time_codes_new_email_of_change',
+      sql`(${t.purpose} = 'change_email') = (${t.newEmail} is not null)`,
+    ),
     index('one_time_codes_expires_at_idx').on(t.expiresAt),
   ],
 )

@@ -18,7 +18,14 @@ import {
   ValidationErrorBodySchema,
 } from '../schemas/common.js'
 import { SessionListSchema } from '../schemas/sessions.js'
-import { PatchUserBodySchema, UserListSchema, UserOutSchema } from '../schemas/users.js'
+import {
+  ChangeEmailBodySchema,
+  ConfirmEmailChangeBodySchema,
+  EmailChangePendingSchema,
+  PatchUserBodySchema,
+  UserListSchema,
+  UserOutSchema,
+} from '../schemas/users.js'
 import { AuthorizationServerMetadataSchema, JwksSchema } from '../schemas/well-known.js'
 
 /**
@@ -36,6 +43,9 @@ const NAMED_SCHEMAS = [
   RefreshBodySchema,
   ResetPasswordBodySchema,
   PatchUserBodySchema,
+  ChangeEmailBodySchema,
+  ConfirmEmailChangeBodySchema,
+  EmailChangePendingSchema,
   UserOutSchema,
   UserListSchema,
   SessionListSchema,

@@ -7,6 +7,8 @@ export interface NewCode {
   purpose: CodePurpose
   codeHash: string
   expiresAt: Date
+  /** The new address of an e-mail change (the one the code is sent to); null otherwise. */
+  newEmail: string | null
 }
 
 /** The send throttle of one address and purpose. */
@@ -26,10 +28,14 @@ export interface TryLimits {
   windowMs: number
 }
 
-/** A counted try: `codeHash` to compare with, `claimedAt` to hand back if it was the right one. */
+/**
+ * A counted try: `codeHash` to compare with, `claimedAt` to hand back if it was the right
+ * one, and the new address the code was issued for (e-mail changes; null otherwise).
+ */
 export interface CodeClaim {
   codeHash: string
   claimedAt: Date
+  newEmail: string | null
 }
 
 const ts = (date: Date) => sql`${date.toISOString()}::timestamptz`
@@ -94,11 +100,13 @@ export function createOneTimeCodesRepository(db: Db) {
             where ${allowed}
           returning 1
         )
-        insert into one_time_codes (user_id, purpose, code_hash, expires_at)
-        select ${code.userId}, ${code.purpose}, ${code.codeHash}, ${ts(code.expiresAt)} from slot
+        insert into one_time_codes (user_id, purpose, code_hash, new_email, expires_at)
+        select ${code.userId}, ${code.purpose}, ${code.codeHash}, ${code.newEmail},
+          ${ts(code.expiresAt)} from slot
         on conflict (user_id, purpose) do update
-          set code_hash = excluded.code_hash, expires_at = excluded.expires_at,
-              failed_attempts = 0, used_at = null, created_at = now()
+          set code_hash = excluded.code_hash, new_email = excluded.new_email,
+              expires_at = excluded.expires_at, failed_attempts = 0, used_at = null,
+              created_at = now()
         returning 1`)
       return (result as unknown as { rows: unknown[] }).rows.length === 1
     },
@@ -133,6 +141,7 @@ export function createOneTimeCodesRepository(db: Db) {
         .returning({
           codeHash: oneTimeCodes.codeHash,
           claimedAt: sql`${last(failures)}`.mapWith(oneTimeCodes.expiresAt),
+          newEmail: oneTimeCodes.newEmail,
         })
       return row
     },
@@ -156,6 +165,17 @@ export function createOneTimeCodesRepository(db: Db) {
         .where(and(live(userId, purpose, now), eq(oneTimeCodes.codeHash, claim.codeHash)))
         .returning({ userId: oneTimeCodes.userId })
       return rows.length === 1
+    },
+
+    /**
+     * Voids every live code of the user (marked used, so the per-account count of wrong
+     * tries survives): after a change of address, codes sent to the old one prove nothing.
+     */
+    async voidAll(userId: string, now: Date): Promise<void> {
+      await db
+        .update(oneTimeCodes)
+        .set({ usedAt: now })
+        .where(and(eq(oneTimeCodes.userId, userId), isNull(oneTimeCodes.usedAt)))
     },
   }
 }

@@ -5,6 +5,9 @@ import type { LoginThrottleFor } from '../plugins/rate-limit.js'
 import { requestContext } from '../plugins/request-context.js'
 import { errorResponses } from '../schemas/common.js'
 import {
+  ChangeEmailBodySchema,
+  ConfirmEmailChangeBodySchema,
+  EmailChangePendingSchema,
   ListUsersQuerySchema,
   type PatchUserBody,
   PatchUserBodySchema,
@@ -62,6 +65,73 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
       },
     },
     async (request) => toUserOut(request.user),
+  )
+
+  app.post(
+    '/me/email',
+    {
+      // It checks a password and sends mail: the strict limit of the routes that do.
+      config: { requestLimit: 'strict' },
+      preHandler: [authenticate],
+      schema: {
+        tags: ['users'],
+        summary: 'Change your e-mail address',
+        operationId: 'requestEmailChange',
+        description:
+          'Checks `current_password` first (wrong: `422 invalid_credentials` at ' +
+          '`["body", "current_password"]`, counted as a failed login of the account, so ' +
+          'repeated guesses get `429` as login does), then refuses an address already ' +
+          'registered (`409 email_taken`) and e-mails a 6-digit code to `new_email`. Nothing ' +
+          'changes until the code is confirmed. A new request replaces a pending one and its ' +
+          'code. Codes follow the rules of the other codes: at most 3 are sent per address in ' +
+          '15 minutes (beyond that nothing is sent, the last code stays valid, and the answer ' +
+          'is the same `202`).',
+        security,
+        body: ChangeEmailBodySchema,
+        response: { 202: EmailChangePendingSchema, ...errorResponses(401, 409, 422, 429) },
+      },
+    },
+    async (request, reply) => {
+      const { new_email, current_password } = request.body
+      await services.emailChange.request(
+        request.user,
+        { newEmail: new_email, currentPassword: current_password },
+        loginThrottleFor(request),
+        requestContext(request),
+      )
+      return reply.code(202).send({ detail: 'A code is on its way to the new address' })
+    },
+  )
+
+  app.post(
+    '/me/email/confirm',
+    {
+      config: { requestLimit: 'strict' },
+      preHandler: [authenticate],
+      schema: {
+        tags: ['users'],
+        summary: 'Confirm your new e-mail address',
+        operationId: 'confirmEmailChange',
+        description:
+          'Applies the pending change with the code sent to the new address, which becomes ' +
+          'the login and counts as verified; codes sent to the old address stop working, and ' +
+          'the old address is told of the change. A wrong, expired, used or replaced code is ' +
+          '`400 invalid_code`; a code is burned after 5 wrong tries, and after 10 wrong tries ' +
+          'in any hour every code is refused until an hour after the 10th. If the address was ' +
+          'registered meanwhile, `409 email_taken`, and the pending change ends.',
+        security,
+        body: ConfirmEmailChangeBodySchema,
+        response: { 200: UserOutSchema, ...errorResponses(400, 401, 409, 422, 429) },
+      },
+    },
+    async (request) =>
+      toUserOut(
+        await services.emailChange.confirm(
+          request.user,
+          request.body.code,
+          requestContext(request),
+        ),
+      ),
   )
 
   app.get(

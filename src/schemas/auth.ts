@@ -1,12 +1,6 @@
 import { type Static, Type } from 'typebox'
 import { PASSWORD_MAX_LENGTH } from '../core/credentials.js'
-import { EmailSchema, FullNameSchema, PasswordSchema } from './common.js'
-
-const CodeSchema = Type.String({
-  pattern: '^[0-9]{6}$',
-  description: 'The 6-digit code from the e-mail',
-  examples: ['042917'],
-})
+import { CodeSchema, EmailSchema, FullNameSchema, PasswordSchema } from './common.js'
 
 const RefreshTokenSchema = Type.String({
   minLength: 1,

@@ -26,6 +26,12 @@ export const EmailSchema = Type.String({
   examples: ['ana@example.com'],
 })
 
+export const CodeSchema = Type.String({
+  pattern: '^[0-9]{6}$',
+  description: 'The 6-digit code from the e-mail',
+  examples: ['042917'],
+})
+
 export const PasswordSchema = Type.String({
   minLength: PASSWORD_MIN_LENGTH,
   maxLength: PASSWORD_MAX_LENGTH,

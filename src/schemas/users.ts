@@ -2,7 +2,14 @@ import { type Static, Type } from 'typebox'
 import { EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH } from '../core/credentials.js'
 import { MAX_CURSOR_LENGTH } from '../core/cursor.js'
 import type { UserRow } from '../db/schema.js'
-import { EmailSchema, FullNameSchema, PasswordSchema, RoleSchema, UlidSchema } from './common.js'
+import {
+  CodeSchema,
+  EmailSchema,
+  FullNameSchema,
+  PasswordSchema,
+  RoleSchema,
+  UlidSchema,
+} from './common.js'
 
 /** The example user of the OpenAPI document (responses and pages alike). */
 const USER_EXAMPLE = {
@@ -84,6 +91,40 @@ export const PatchUserBodySchema = Type.Object(
   },
 )
 export type PatchUserBody = Static<typeof PatchUserBodySchema>
+
+export const ChangeEmailBodySchema = Type.Object(
+  {
+    new_email: EmailSchema,
+    current_password: Type.String({
+      minLength: 1,
+      maxLength: PASSWORD_MAX_LENGTH,
+      description: 'The password of the signed-in user',
+    }),
+  },
+  {
+    $id: 'ChangeEmailBody',
+    additionalProperties: false,
+    examples: [
+      { new_email: 'ana.lima@example.org', current_password: 'correct horse battery staple' },
+    ],
+  },
+)
+export type ChangeEmailBody = Static<typeof ChangeEmailBodySchema>
+
+export const ConfirmEmailChangeBodySchema = Type.Object(
+  { code: CodeSchema },
+  { $id: 'ConfirmEmailChangeBody', additionalProperties: false, examples: [{ code: '042917' }] },
+)
+export type ConfirmEmailChangeBody = Static<typeof ConfirmEmailChangeBodySchema>
+
+export const EmailChangePendingSchema = Type.Object(
+  { detail: Type.String() },
+  {
+    $id: 'EmailChangePending',
+    description: 'Nothing has changed yet: the change waits for the code sent to the new address',
+    examples: [{ detail: 'A code is on its way to the new address' }],
+  },
+)
 
 const booleanFilter = (description: string) => Type.Optional(Type.Boolean({ description }))
 

@@ -22,7 +22,10 @@ export const CODE_LIMITS = {
 export interface CodeRequest {
   purpose: CodePurpose
   userId: string
-  /** Where the code goes; the send throttle counts per address. */
+  /**
+   * Where the code goes; the send throttle counts per address. For `change_email`, the
+   * new address, stored with the code.
+   */
   address: string
 }
 
@@ -63,6 +66,8 @@ export function createCodesService(deps: CodesServiceDeps) {
         purpose,
         codeHash: codeHashFor(purpose, userId, code),
         expiresAt: new Date(now.getTime() + config.codeTtlMs),
+        // An e-mail change's code proves the address it is sent to: confirming applies it.
+        newEmail: purpose === 'change_email' ? address : null,
       },
       {
         addressHash: addressHashFor(purpose, address),

@@ -8,6 +8,7 @@ import { createRepositories, type Repositories } from '../repositories/index.js'
 import { createAuditLog, createEventRecorder } from './audit.js'
 import { type AuthLogger, createAuthService } from './auth.js'
 import { createCodesService } from './codes.js'
+import { createEmailChangeService } from './email-change.js'
 import { createKeyStore, type KeyStoreLogger } from './key-store.js'
 import { createSessionsService } from './sessions.js'
 import { createSigningKeysService } from './signing-keys.js'
@@ -116,11 +117,20 @@ export function createServices(deps: ServiceDeps) {
   })
   const usersService = createUsersService({ config, repositories, clock, recordEvent })
   const userSessions = createUserSessionsService({ config, repositories, clock, recordEvent })
+  const emailChange = createEmailChangeService({
+    config,
+    repositories,
+    mailer,
+    clock,
+    codes,
+    recordEvent,
+  })
   return {
     tokens,
     auth,
     users: usersService,
     sessions: userSessions,
+    emailChange,
     signingKeys,
     keyStore,
     audit,

@@ -5,12 +5,13 @@ import { decodeCursor, encodeCursor } from '../core/cursor.js'
 import { AppError, forbidden, invalidField, notFound } from '../core/errors.js'
 import type { LoginThrottle } from '../core/login-throttle.js'
 import type { RequestContext } from '../core/request-context.js'
-import { hashPassword, verifyPassword } from '../core/security.js'
+import { hashPassword } from '../core/security.js'
 import { isUniqueViolation } from '../db/errors.js'
 import type { NewUserRow, SessionEndReason, UserRow } from '../db/schema.js'
 import type { Repositories } from '../repositories/index.js'
 import { createAdminBootstrap, isActiveVerifiedAdmin } from './admins.js'
 import type { RecordEvent } from './audit.js'
+import { checkCurrentPassword } from './current-password.js'
 import { endSessions } from './sessions.js'
 
 /** The changes to a user; absent fields stay as they are. */
@@ -126,23 +127,10 @@ export function createUsersService(deps: {
     return changes
   }
 
-  /** A wrong current password is a failed login of that account: the same throttle applies. */
-  async function checkCurrentPassword(user: UserRow, password: string, throttle: LoginThrottle) {
-    const attempt = await throttle.begin(user.email)
-    if (!(await verifyPassword(password, user.passwordHash))) {
-      throw invalidField(
-        'currentPassword',
-        'Current password is incorrect',
-        'invalid_credentials',
-        'invalid_credentials',
-      )
-    }
-    await attempt.matched()
-  }
-
   /**
    * Writes a patch in one transaction with its events (`fields`: what it changes besides the
-   * password); the admin-set lock only when the set may change.
+   * password); the admin-set lock only when the set may change. A new e-mail address voids
+   * the user's pending codes: those sent to the old one, and any e-mail change of theirs.
    */
   function applyPatch(
     id: string,
@@ -180,6 +168,7 @@ export function createUsersService(deps: {
       if (patch.password !== undefined) {
         await recordEvent(tx, { type: 'password.changed', userId: id }, context)
       }
+      if (fields.includes('email')) await tx.oneTimeCodes.voidAll(id, now)
       return row
     })
   }

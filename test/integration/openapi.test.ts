@@ -37,6 +37,8 @@ const CONTRACT: Record<string, 'public' | 'bearer'> = {
   'post /auth/password/forgot': 'public',
   'post /auth/password/reset': 'public',
   'get /users/me': 'bearer',
+  'post /users/me/email': 'bearer',
+  'post /users/me/email/confirm': 'bearer',
   'get /users': 'bearer',
   'get /users/{id}': 'bearer',
   'patch /users/{id}': 'bearer',

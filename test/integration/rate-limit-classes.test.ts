@@ -46,6 +46,14 @@ const takesAnAccountsAddress = (document: Document, operation: Operation) =>
   operation.security?.length === 0 &&
   bodyFields(document, operation).some((field) => field === 'email' || field === 'username')
 
+/**
+ * A signed-in route that mails a new address (with the password that authorises it) or
+ * checks a code mailed to one: the e-mail change and its confirmation.
+ */
+const mailsOrChecksACode = (document: Document, operation: Operation) =>
+  operation.security?.length !== 0 &&
+  bodyFields(document, operation).some((field) => field === 'new_email' || field === 'code')
+
 describe('the request limit of every route in the OpenAPI document', () => {
   let t: TestApp
   beforeAll(async () => {
@@ -62,7 +70,8 @@ describe('the request limit of every route in the OpenAPI document', () => {
     for (const [path, methods] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(methods)) {
         const route = `${method.toUpperCase()} ${path}`
-        const isStrict = takesAnAccountsAddress(document, operation)
+        const isStrict =
+          takesAnAccountsAddress(document, operation) || mailsOrChecksACode(document, operation)
         if (isStrict) strict.push(operation.operationId)
         expected[route] = path.startsWith('/health/') ? undefined : isStrict ? '2' : '50'
         const response = await t.app.inject({
@@ -85,6 +94,8 @@ describe('the request limit of every route in the OpenAPI document', () => {
         'resendCode',
         'forgotPassword',
         'resetPassword',
+        'requestEmailChange',
+        'confirmEmailChange',
       ]),
     )
     expect(actual['POST /auth/refresh']).toBe('50')

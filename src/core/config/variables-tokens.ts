@@ -76,7 +76,7 @@ export const TOKENS = {
     env: 'CODE_TTL',
     parse: duration(1_000),
     default: '15m',
-    doc: 'Lifetime of e-mailed verification and reset codes.',
+    doc: 'Lifetime of e-mailed codes: verification, password reset and e-mail change.',
     summary: 'lifetime of e-mailed codes',
   }),
   bcryptRounds: variable({

@@ -26,12 +26,22 @@ export function serializeError(error: unknown) {
   return scrubParams(serialized)
 }
 
+/**
+ * Drizzle's `params:` part of an error message lists the bound values; it runs to the end
+ * of the text, or of the message when the text is a stack (whose frames are kept).
+ */
+const QUERY_PARAMS = /(params:)[\s\S]*?(?=\n\s+at |$)/gi
+
+/** `text` with the bound values of a failed query replaced by `mark`. */
+export const redactQueryParams = (text: string, mark: string) =>
+  text.replace(QUERY_PARAMS, `$1 ${mark}`)
+
 function scrubParams(value: Record<string, unknown>): Record<string, unknown> {
   const copy: Record<string, unknown> = { ...value }
   delete copy.params
   for (const key of ['message', 'stack']) {
     if (typeof copy[key] === 'string') {
-      copy[key] = (copy[key] as string).replace(/\nparams: [^\n]*/g, '\nparams: [redacted]')
+      copy[key] = redactQueryParams(copy[key] as string, '[redacted]')
     }
   }
   if (copy.cause !== null && typeof copy.cause === 'object') {

@@ -1,4 +1,5 @@
 import type { Config } from './config.js'
+import { redactQueryParams } from './logger.js'
 
 /** Where unexpected errors go besides the log. */
 export interface ErrorReporter {
@@ -10,12 +11,10 @@ export interface ErrorReporter {
 const FILTERED = '[Filtered]'
 /** Keys whose values never leave the process: credentials, codes, tokens, hashes. */
 const SENSITIVE_KEY = /pass(word|wd)?|secret|token|authorization|cookie|^code$|otp|hash|^data$/i
-/** Drizzle puts the bound parameters (hashes, e-mails) into its error messages. */
-const QUERY_PARAMS = /(params:)[\s\S]*$/i
 const BEARER = /\b(bearer|basic)\s+[\w.~+/=-]+/gi
 
 function scrubString(text: string): string {
-  return text.replace(QUERY_PARAMS, `$1 ${FILTERED}`).replace(BEARER, `$1 ${FILTERED}`)
+  return redactQueryParams(text, FILTERED).replace(BEARER, `$1 ${FILTERED}`)
 }
 
 /** Deep copy with sensitive keys replaced and free text cleaned; cycles are cut. */

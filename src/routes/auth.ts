@@ -9,7 +9,6 @@ import {
   LoginFormBodySchema,
   type LoginJsonBody,
   LoginJsonBodySchema,
-  NoContentSchema,
   RefreshBodySchema,
   ResetPasswordBodySchema,
   SignupBodySchema,
@@ -17,7 +16,7 @@ import {
   TokenPairSchema,
   VerifyBodySchema,
 } from '../schemas/auth.js'
-import { errorResponses } from '../schemas/common.js'
+import { errorResponses, noContent } from '../schemas/common.js'
 import { toUserOut, UserOutSchema } from '../schemas/users.js'
 import type { TokenPair as IssuedPair } from '../services/auth.js'
 import type { Services } from '../services/index.js'
@@ -181,7 +180,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         security: [],
         description: 'Revokes every refresh token of the login this token belongs to.',
         body: RefreshBodySchema,
-        response: { 204: NoContentSchema, ...errorResponses(401, 422, 429) },
+        response: { 204: noContent('No content'), ...errorResponses(401, 422, 429) },
       },
     },
     async (request, reply) => {
@@ -223,7 +222,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
         description:
           'Sets a new password, revokes every refresh token of the user and rejects access tokens issued before, and verifies an unverified account (the code proved the address). A code is single use, expires, and is burned after 5 wrong tries; an account allows 10 wrong reset tries in any hour across re-sent codes, then every code is refused, the right one too, until an hour after the 10th: all `400 invalid_code`.',
         body: ResetPasswordBodySchema,
-        response: { 204: NoContentSchema, ...errorResponses(400, 422, 429) },
+        response: { 204: noContent('No content'), ...errorResponses(400, 422, 429) },
       },
     },
     async (request, reply) => {

@@ -1,8 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import { createAuthenticate, requireAdmin } from '../plugins/authenticate.js'
 import { requestContext } from '../plugins/request-context.js'
-import { errorResponses } from '../schemas/common.js'
+import { errorResponses, noContent } from '../schemas/common.js'
 import { SessionListSchema, SessionParamsSchema, toSessionOut } from '../schemas/sessions.js'
 import { UserIdParamsSchema } from '../schemas/users.js'
 import type { Services } from '../services/index.js'
@@ -12,7 +11,6 @@ export interface SessionsRoutesOptions {
 }
 
 const security = [{ OAuth2PasswordBearer: [] }]
-const EndedSchema = Type.Null({ description: 'Ended' })
 const ENDS_AT_ONCE =
   "An ended session's refresh tokens are revoked and its access tokens get `401` from the next request on, on every instance."
 
@@ -56,7 +54,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = 
         description: `Ends one session of the signed-in user; the current one too (a logout). ${ENDS_AT_ONCE} An id that is not a live session of this user, another user's included, is \`404\`.`,
         security,
         params: SessionParamsSchema,
-        response: { 204: EndedSchema, ...errorResponses(401, 404, 422) },
+        response: { 204: noContent('Ended'), ...errorResponses(401, 404, 422) },
       },
     },
     async (request, reply) => {
@@ -75,7 +73,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = 
         operationId: 'endMyOtherSessions',
         description: `Ends every session of the signed-in user but the current one. ${ENDS_AT_ONCE}`,
         security,
-        response: { 204: EndedSchema, ...errorResponses(401) },
+        response: { 204: noContent('Ended'), ...errorResponses(401) },
       },
     },
     async (request, reply) => {
@@ -114,7 +112,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = 
         description: `Ends every session of a user. ${ENDS_AT_ONCE} An unknown user is \`404\`.`,
         security,
         params: UserIdParamsSchema,
-        response: { 204: EndedSchema, ...errorResponses(401, 403, 404, 422) },
+        response: { 204: noContent('Ended'), ...errorResponses(401, 403, 404, 422) },
       },
     },
     async (request, reply) => {

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import { createAuthenticate, requireAdmin } from '../plugins/authenticate.js'
 import type { LoginThrottleFor } from '../plugins/rate-limit.js'
 import { requestContext } from '../plugins/request-context.js'
-import { errorResponses } from '../schemas/common.js'
+import { errorResponses, noContent } from '../schemas/common.js'
 import {
   ChangeEmailBodySchema,
   ConfirmEmailChangeBodySchema,
@@ -38,8 +37,6 @@ function toUserPatch(body: PatchUserBody): UserPatch {
     isActive: is_active,
   }
 }
-
-const NoContentSchema = Type.Null({ description: 'Deleted' })
 
 export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async (
   app,
@@ -226,7 +223,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
           'working at once. The last active verified admin cannot be deleted (`409 last_admin`).',
         security,
         params: UserIdParamsSchema,
-        response: { 204: NoContentSchema, ...errorResponses(401, 403, 404, 409, 422) },
+        response: { 204: noContent('Deleted'), ...errorResponses(401, 403, 404, 409, 422) },
       },
     },
     async (request, reply) => {

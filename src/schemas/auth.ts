@@ -128,5 +128,3 @@ export const AcceptedSchema = Type.Object(
     examples: [{ detail: 'If the account exists, an e-mail is on its way' }],
   },
 )
-
-export const NoContentSchema = Type.Null({ description: 'No content' })

@@ -156,6 +156,9 @@ function errorResponse(status: number) {
   )
 }
 
+/** A `204` answer, which has no body; `description` says what the route did. */
+export const noContent = (description: string) => Type.Null({ description })
+
 /** Error responses for a route's schema, by status: `errorResponses(401, 403)`. */
 export function errorResponses(...statuses: number[]) {
   const responses: Record<

@@ -109,13 +109,11 @@ export const ChangeEmailBodySchema = Type.Object(
     ],
   },
 )
-export type ChangeEmailBody = Static<typeof ChangeEmailBodySchema>
 
 export const ConfirmEmailChangeBodySchema = Type.Object(
   { code: CodeSchema },
   { $id: 'ConfirmEmailChangeBody', additionalProperties: false, examples: [{ code: '042917' }] },
 )
-export type ConfirmEmailChangeBody = Static<typeof ConfirmEmailChangeBodySchema>
 
 export const EmailChangePendingSchema = Type.Object(
   { detail: Type.String() },

@@ -109,5 +109,3 @@ export function createEmailChangeService(deps: EmailChangeServiceDeps) {
     },
   }
 }
-
-export type EmailChangeService = ReturnType<typeof createEmailChangeService>

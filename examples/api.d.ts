@@ -440,6 +440,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Audit log (admin)
+         * @description Security events, recorded in the same transaction as the change they describe. Newest first, by keyset pagination on `(at, id)`: pass `next_cursor` back as `cursor` for the next page (null on the last one); every page costs the same however deep it is. `since` is inclusive, `until` exclusive. A cursor that was not produced by this API is `422`. Filters combine.
+         */
+        get: operations["listAuditEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/security-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My security events
+         * @description The events about the signed-in user's account: logins and failed ones, sessions ended, password and profile changes. Where an admin acted, the admin's address and browser are not shown. Newest first, by keyset pagination on `(at, id)`: pass `next_cursor` back as `cursor` for the next page (null on the last one); every page costs the same however deep it is. `since` is inclusive, `until` exclusive. A cursor that was not produced by this API is `422`.
+         */
+        get: operations["listMySecurityEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -776,6 +816,59 @@ export interface components {
                 /** @description The session of the access token that asked */
                 current: boolean;
             }[];
+        };
+        /**
+         * @description One page of security events, newest first
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "01JD8X4ZQK3V7M2N5P6R8S9T1A",
+         *           "type": "user.updated",
+         *           "at": "2026-11-25T10:00:00.000Z",
+         *           "actor_id": "01JD8X4ZQK3V7M2N5P6R8S9T0X",
+         *           "user_id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
+         *           "ip": "203.0.113.7",
+         *           "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+         *           "request_id": "b3c1f0de-3f43-4c1e-9d6e-4a8f8e1c2a10",
+         *           "details": {
+         *             "fields": [
+         *               "role",
+         *               "is_active"
+         *             ]
+         *           }
+         *         }
+         *       ],
+         *       "next_cursor": "WyIyMDI2LTExLTI1VDEwOjAwOjAwLjAwMDAwMFoiLCIwMUpEOFg0WlFLM1Y3TTJONVA2UjhTOVQxQSJd"
+         *     }
+         */
+        AuditEventList: {
+            items: {
+                /**
+                 * @description ULID: 26 characters, Crockford base32
+                 * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
+                 */
+                id: string;
+                /** @description What happened; at least `user.signed_up`, `user.verified`, `user.updated`, `user.deleted`, `login.succeeded`, `login.failed`, `logout`, `session.revoked`, `refresh.reuse_detected`, `password.changed`, `password.reset`, `email.change_requested`, `email.changed`, `mfa.enabled`, `mfa.disabled`, `mfa.recovery_code_used`, `signing_key.rotated`, `signing_key.revoked` */
+                type: string;
+                /** Format: date-time */
+                at: string;
+                /** @description Who did it: the signed-in user, or the user a password or code just proved; null for an unproven caller, the CLI or the scheduler */
+                actor_id: string | null;
+                /** @description The account it is about; null when none (a key, an unknown e-mail) */
+                user_id: string | null;
+                /** @description The client address, as TRUST_PROXY resolves it; null without a request */
+                ip: string | null;
+                /** @description The request's User-Agent, cut to 256 characters */
+                user_agent: string | null;
+                /** @description The request id, as in the logs and `X-Request-Id` */
+                request_id: string | null;
+                /** @description More about it, never a password, hash, code or token: `session_id`, `reason`, `fields` (the changed field names of `user.updated`), `email_hash` (a keyed hash of an unknown address), `kid`… */
+                details: {
+                    [key: string]: unknown;
+                };
+            }[];
+            /** @description Pass as `cursor` for the next page; null on the last page */
+            next_cursor: string | null;
         };
         /**
          * @description A new access token and refresh token; not to be cached
@@ -2915,6 +3008,221 @@ export interface operations {
                      * @example {
                      *       "detail": "User not found",
                      *       "code": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    listAuditEvents: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 */
+                limit?: number;
+                /** @description Opaque: `next_cursor` of the previous page */
+                cursor?: string;
+                /** @description Only events of this type */
+                type?: "user.signed_up" | "user.verified" | "user.updated" | "user.deleted" | "login.succeeded" | "login.failed" | "logout" | "session.revoked" | "refresh.reuse_detected" | "password.changed" | "password.reset" | "email.change_requested" | "email.changed" | "mfa.enabled" | "mfa.disabled" | "mfa.recovery_code_used" | "signing_key.rotated" | "signing_key.revoked";
+                /** @description Only events at or after this instant */
+                since?: string;
+                /** @description Only events before this instant */
+                until?: string;
+                /**
+                 * @description Only events about this account
+                 * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
+                 */
+                user_id?: string;
+                /**
+                 * @description Only events done by this user
+                 * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
+                 */
+                actor_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of security events, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "01JD8X4ZQK3V7M2N5P6R8S9T1A",
+                     *           "type": "user.updated",
+                     *           "at": "2026-11-25T10:00:00.000Z",
+                     *           "actor_id": "01JD8X4ZQK3V7M2N5P6R8S9T0X",
+                     *           "user_id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
+                     *           "ip": "203.0.113.7",
+                     *           "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+                     *           "request_id": "b3c1f0de-3f43-4c1e-9d6e-4a8f8e1c2a10",
+                     *           "details": {
+                     *             "fields": [
+                     *               "role",
+                     *               "is_active"
+                     *             ]
+                     *           }
+                     *         }
+                     *       ],
+                     *       "next_cursor": "WyIyMDI2LTExLTI1VDEwOjAwOjAwLjAwMDAwMFoiLCIwMUpEOFg0WlFLM1Y3TTJONVA2UjhTOVQxQSJd"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AuditEventList"];
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not enough permissions",
+                     *       "code": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    listMySecurityEvents: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 */
+                limit?: number;
+                /** @description Opaque: `next_cursor` of the previous page */
+                cursor?: string;
+                /** @description Only events of this type */
+                type?: "user.signed_up" | "user.verified" | "user.updated" | "user.deleted" | "login.succeeded" | "login.failed" | "logout" | "session.revoked" | "refresh.reuse_detected" | "password.changed" | "password.reset" | "email.change_requested" | "email.changed" | "mfa.enabled" | "mfa.disabled" | "mfa.recovery_code_used" | "signing_key.rotated" | "signing_key.revoked";
+                /** @description Only events at or after this instant */
+                since?: string;
+                /** @description Only events before this instant */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of security events, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "01JD8X4ZQK3V7M2N5P6R8S9T1A",
+                     *           "type": "user.updated",
+                     *           "at": "2026-11-25T10:00:00.000Z",
+                     *           "actor_id": "01JD8X4ZQK3V7M2N5P6R8S9T0X",
+                     *           "user_id": "01JD8X4ZQK3V7M2N5P6R8S9T0W",
+                     *           "ip": "203.0.113.7",
+                     *           "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+                     *           "request_id": "b3c1f0de-3f43-4c1e-9d6e-4a8f8e1c2a10",
+                     *           "details": {
+                     *             "fields": [
+                     *               "role",
+                     *               "is_active"
+                     *             ]
+                     *           }
+                     *         }
+                     *       ],
+                     *       "next_cursor": "WyIyMDI2LTExLTI1VDEwOjAwOjAwLjAwMDAwMFoiLCIwMUpEOFg0WlFLM1Y3TTJONVA2UjhTOVQxQSJd"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AuditEventList"];
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
                      *     }
                      */
                     "application/json": components["schemas"]["ErrorBody"];

@@ -21,6 +21,7 @@ import {
 import { registerRateLimits } from './plugins/rate-limit.js'
 import { registerSecurity } from './plugins/security.js'
 import { registerValidation } from './plugins/validation.js'
+import { auditRoutes } from './routes/audit.js'
 import { authRoutes } from './routes/auth.js'
 import { docsRoutes } from './routes/docs.js'
 import { healthRoutes } from './routes/health.js'
@@ -102,6 +103,7 @@ async function registerOpenApi(app: FastifyInstance) {
           name: 'users',
           description: 'The signed-in user and their sessions, and user management for admins',
         },
+        { name: 'audit', description: 'The audit log of security events, for admins' },
         { name: 'operations', description: 'Health and metrics' },
         {
           name: 'keys',
@@ -160,5 +162,6 @@ export async function buildApp(deps: AppDeps) {
   await app.register(authRoutes, { prefix: '/auth', services, loginThrottleFor })
   await app.register(usersRoutes, { prefix: '/users', services, loginThrottleFor })
   await app.register(sessionsRoutes, { prefix: '/users', services })
+  await app.register(auditRoutes, { services })
   return app
 }

@@ -3,7 +3,7 @@
  * services all read this list, so a new type is one more line here (the database stores
  * text and needs no migration). Some are recorded by features still to come.
  */
-const AUDIT_EVENT_TYPES = [
+export const AUDIT_EVENT_TYPES = [
   'user.signed_up',
   'user.verified',
   'user.updated',

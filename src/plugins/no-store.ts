@@ -7,8 +7,11 @@ declare module 'fastify' {
   }
 }
 
-/** Tokens (RFC 6749 §5.1) and personal data (sessions hold addresses): shapes no cache may keep. */
-const PRIVATE_SHAPES = new Set(['TokenPair', 'User', 'UserList', 'SessionList'])
+/**
+ * Tokens (RFC 6749 §5.1) and personal data (sessions and audit events hold addresses):
+ * shapes no cache may keep.
+ */
+const PRIVATE_SHAPES = new Set(['TokenPair', 'User', 'UserList', 'SessionList', 'AuditEventList'])
 
 function answersWithPrivateData(route: RouteOptions): boolean {
   const responses = Object.values(route.schema?.response ?? {}) as ({ $id?: unknown } | null)[]

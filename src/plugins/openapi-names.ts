@@ -1,5 +1,6 @@
 import type { SwaggerTransform, SwaggerTransformObject } from '@fastify/swagger'
 import type { FastifyInstance, FastifySchema } from 'fastify'
+import { AuditEventListSchema } from '../schemas/audit.js'
 import {
   AcceptedSchema,
   EmailBodySchema,
@@ -49,6 +50,7 @@ const NAMED_SCHEMAS = [
   UserOutSchema,
   UserListSchema,
   SessionListSchema,
+  AuditEventListSchema,
   TokenPairSchema,
   AcceptedSchema,
   ErrorBodySchema,

@@ -4,7 +4,7 @@ import type { Db } from '../db/client.js'
 import { type AuditEventRow, auditEvents, type NewAuditEventRow } from '../db/schema.js'
 
 /** Filters and keyset position of an audit-log page; `limit` is the number of rows to read. */
-export interface AuditEventFilter {
+interface AuditEventFilter {
   limit: number
   after: Cursor | null
   userId?: string

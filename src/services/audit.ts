@@ -20,7 +20,7 @@ interface AuditEvent {
   details?: AuditDetails
 }
 
-export interface ListAuditEventsInput {
+interface ListAuditEventsInput {
   /** 20 when omitted. */
   limit?: number
   cursor?: string
@@ -72,28 +72,47 @@ export function createAuditLog(deps: { repositories: Repositories; clock: Clock 
   const { repositories } = deps
   const record = createEventRecorder(deps.clock)
 
+  async function list(input: ListAuditEventsInput): Promise<AuditEventPage> {
+    const limit = input.limit ?? DEFAULT_PAGE_SIZE
+    const after = input.cursor === undefined ? null : decodeCursor(input.cursor)
+    // One extra row tells whether a next page exists, without a count.
+    const rows = await repositories.auditEvents.list({
+      limit: limit + 1,
+      after,
+      userId: input.userId,
+      actorId: input.actorId,
+      type: input.type,
+      since: input.since,
+      until: input.until,
+    })
+    const page = rows.slice(0, limit)
+    const last = page.at(-1)
+    const nextCursor =
+      rows.length > limit && last ? encodeCursor({ createdAt: last.at, id: last.row.id }) : null
+    return { items: page.map(({ row }) => row), nextCursor }
+  }
+
   return {
     record,
 
     /** A page of events, newest first, by keyset on `(at, id)`. */
-    async list(input: ListAuditEventsInput): Promise<AuditEventPage> {
-      const limit = input.limit ?? DEFAULT_PAGE_SIZE
-      const after = input.cursor === undefined ? null : decodeCursor(input.cursor)
-      // One extra row tells whether a next page exists, without a count.
-      const rows = await repositories.auditEvents.list({
-        limit: limit + 1,
-        after,
-        userId: input.userId,
-        actorId: input.actorId,
-        type: input.type,
-        since: input.since,
-        until: input.until,
-      })
-      const page = rows.slice(0, limit)
-      const last = page.at(-1)
-      const nextCursor =
-        rows.length > limit && last ? encodeCursor({ createdAt: last.at, id: last.row.id }) : null
-      return { items: page.map(({ row }) => row), nextCursor }
+    list,
+
+    /**
+     * A page of the events about `userId`, for that user. Where another user acted (an
+     * admin), that user's address and browser are not shown: they are not the account's.
+     */
+    async listOwn(
+      userId: string,
+      input: Omit<ListAuditEventsInput, 'userId' | 'actorId'>,
+    ): Promise<AuditEventPage> {
+      const page = await list({ ...input, userId })
+      const items = page.items.map((row) =>
+        row.actorId !== null && row.actorId !== userId
+          ? { ...row, ip: null, userAgent: null }
+          : row,
+      )
+      return { items, nextCursor: page.nextCursor }
     },
   }
 }

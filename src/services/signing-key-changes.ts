@@ -44,7 +44,7 @@ export interface KeyChangesDeps {
 }
 
 /** Why a rotation happened, as the audit log records it. */
-export type RotationReason = 'start' | 'scheduled' | 'manual' | 'reseal'
+type RotationReason = 'start' | 'scheduled' | 'manual' | 'reseal'
 
 /**
  * The steps of a change to the signing keys, each given the repositories of a transaction

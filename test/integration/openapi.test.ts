@@ -48,6 +48,8 @@ const CONTRACT: Record<string, 'public' | 'bearer'> = {
   'delete /users/me/sessions/{id}': 'bearer',
   'get /users/{id}/sessions': 'bearer',
   'delete /users/{id}/sessions': 'bearer',
+  'get /users/me/security-events': 'bearer',
+  'get /audit-events': 'bearer',
   'get /health/live': 'public',
   'get /health/ready': 'public',
   'get /metrics': 'public',
@@ -201,7 +203,9 @@ describe('the OpenAPI document', () => {
           ? 'users'
           : path.startsWith('/.well-known/')
             ? 'keys'
-            : 'operations'
+            : path.startsWith('/audit-events')
+              ? 'audit'
+              : 'operations'
       if (!operation.summary?.trim()) problems.push(`${key}: no summary`)
       if (!operation.description?.trim()) problems.push(`${key}: no description`)
       if (JSON.stringify(operation.tags) !== JSON.stringify([tag]))

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
+import { eq } from 'drizzle-orm'
 import { newId } from '../../src/core/ids.js'
-import { hashPassword } from '../../src/core/security.js'
+import { generateRefreshToken, hashPassword, hashToken } from '../../src/core/security.js'
 import type { Db } from '../../src/db/client.js'
-import type { NewUserRow, UserRow } from '../../src/db/schema.js'
+import { type NewUserRow, refreshTokens, type UserRow } from '../../src/db/schema.js'
+import { createRefreshTokensRepository } from '../../src/repositories/refresh-tokens.js'
 import { createSessionsRepository } from '../../src/repositories/sessions.js'
 import { createUsersRepository } from '../../src/repositories/users.js'
 import type { TestApp } from './app.js'
@@ -52,6 +54,28 @@ export async function makeSession(t: TestApp, user: Pick<UserRow, 'id'>) {
     lastUsedAt: now,
     expiresAt: new Date(now.getTime() + t.config.refreshTokenTtlMs),
   })
+}
+
+/** A live refresh token of `user`, in a session of its own; returns the token's hash. */
+export async function makeRefreshToken(t: TestApp, user: Pick<UserRow, 'id'>) {
+  const tokenHash = hashToken(generateRefreshToken())
+  await createRefreshTokensRepository(t.db).insert({
+    id: newId(),
+    userId: user.id,
+    familyId: (await makeSession(t, user)).id,
+    tokenHash,
+    expiresAt: new Date(t.clock.now().getTime() + 86_400_000),
+  })
+  return tokenHash
+}
+
+/** When the refresh token with this hash was revoked, or null while it is live. */
+export async function refreshTokenRevokedAt(t: TestApp, tokenHash: string) {
+  const [row] = await t.db
+    .select()
+    .from(refreshTokens)
+    .where(eq(refreshTokens.tokenHash, tokenHash))
+  return row?.revokedAt ?? null
 }
 
 /**

@@ -1,25 +1,30 @@
-import { eq } from 'drizzle-orm'
-import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { loadConfig } from '../../src/core/config.js'
-import { newId } from '../../src/core/ids.js'
-import { generateRefreshToken, hashToken, verifyPassword } from '../../src/core/security.js'
-import { createDatabase } from '../../src/db/client.js'
-import { refreshTokens, users } from '../../src/db/schema.js'
-import { createRepositories } from '../../src/repositories/index.js'
-import { createRefreshTokensRepository } from '../../src/repositories/refresh-tokens.js'
+import { verifyPassword } from '../../src/core/security.js'
+import { users } from '../../src/db/schema.js'
 import { createUsersRepository } from '../../src/repositories/users.js'
-import { createEventRecorder } from '../../src/services/audit.js'
-import { createUsersService } from '../../src/services/users.js'
-import { createTestApp, TEST_SECRET, type TestApp } from '../helpers/app.js'
+import { createTestApp, type TestApp } from '../helpers/app.js'
 import {
   authHeaders,
   type MadeUser,
   makeAdmin,
-  makeSession,
+  makeRefreshToken,
   makeUser,
+  refreshTokenRevokedAt,
 } from '../helpers/factories.js'
+import {
+  callAs,
+  expectError,
+  FORBIDDEN,
+  INVALID_TOKEN,
+  MISSING_ID,
+  NOT_AUTHENTICATED,
+  NOT_FOUND,
+  type UsersMethod,
+  userJson,
+} from '../helpers/users-api.js'
 
+// What admins do to other accounts, and the rules that guard it. A user's own account is
+// in users.test.ts; the first admin made from the environment in first-admin.test.ts.
 let t: TestApp
 beforeAll(async () => {
   t = await createTestApp()
@@ -29,43 +34,147 @@ afterAll(() => t.close())
 beforeEach(async () => {
   await t.db.delete(users)
 })
+/** The admin of the tests that need one (made in their describe's beforeEach). */
+let admin: MadeUser
+const withAdmin = () =>
+  beforeEach(async () => {
+    admin = await makeAdmin(t)
+  })
 
 const LAST_ADMIN = {
   detail: 'The last active verified admin cannot be demoted, deactivated, unverified or deleted',
   code: 'last_admin',
 }
 
-async function call(
-  method: 'GET' | 'PATCH' | 'DELETE',
-  url: string,
-  as: MadeUser,
-  payload?: object,
-): Promise<LightMyRequestResponse> {
-  const headers = await authHeaders(t, as)
-  return t.app.inject({ method, url, headers, ...(payload ? { payload } : {}) })
-}
-
+const call = (method: UsersMethod, url: string, as: MadeUser | null, payload?: object) =>
+  callAs(t, method, url, as, payload)
+const reload = async (id: string) => createUsersRepository(t.db).findById(id)
 const activeAdmins = () => createUsersRepository(t.db).countActiveVerifiedAdmins()
 
-async function giveRefreshToken(userId: string) {
-  const token = generateRefreshToken()
-  await createRefreshTokensRepository(t.db).insert({
-    id: newId(),
-    userId,
-    familyId: (await makeSession(t, { id: userId })).id,
-    tokenHash: hashToken(token),
-    expiresAt: new Date(t.clock.now().getTime() + 86_400_000),
-  })
-  return hashToken(token)
-}
+describe('reading accounts is for admins', () => {
+  withAdmin()
 
-async function revokedAt(tokenHash: string) {
-  const [row] = await t.db
-    .select()
-    .from(refreshTokens)
-    .where(eq(refreshTokens.tokenHash, tokenHash))
-  return row?.revokedAt ?? null
-}
+  it('GET /users/{id} returns any user to an admin', async () => {
+    const user = await makeUser(t)
+    const response = await call('GET', `/users/${user.id}`, admin)
+    expect(response.statusCode).toBe(200)
+    expect(response.json()).toEqual(userJson(user))
+  })
+
+  it('GET /users/{id} is 404 for an unknown id and 422 for a malformed one', async () => {
+    expectError(await call('GET', `/users/${MISSING_ID}`, admin), 404, NOT_FOUND)
+    const malformed = await call('GET', '/users/not-a-ulid', admin)
+    expect(malformed.statusCode).toBe(422)
+    expect(malformed.json()).toMatchObject({
+      code: 'validation_error',
+      detail: [{ loc: ['path', 'id'], type: 'string_pattern_mismatch' }],
+    })
+  })
+
+  it('is 403 for a non-admin: another user (BOLA), themself, or the list', async () => {
+    const [ana, bea] = [await makeUser(t), await makeUser(t)]
+    expectError(await call('GET', `/users/${bea.id}`, ana), 403, FORBIDDEN)
+    expectError(await call('GET', `/users/${ana.id}`, ana), 403, FORBIDDEN)
+    expectError(await call('GET', `/users/${MISSING_ID}`, ana), 403, FORBIDDEN)
+    expectError(await call('GET', '/users', ana), 403, FORBIDDEN)
+    expectError(await call('DELETE', `/users/${bea.id}`, ana), 403, FORBIDDEN)
+    expect(await reload(bea.id)).toBeDefined()
+  })
+
+  it('is 401 without a token', async () => {
+    const response = await call('GET', '/users', null)
+    expectError(response, 401, NOT_AUTHENTICATED)
+    expect(response.headers['www-authenticate']).toBe('Bearer')
+  })
+})
+
+describe('an admin editing an account', () => {
+  withAdmin()
+
+  it('sets email (normalised), role and full_name', async () => {
+    const user = await makeUser(t)
+    const email = `Renamed-${user.id}@Example.COM`
+    const response = await call('PATCH', `/users/${user.id}`, admin, {
+      email: `  ${email} `,
+      role: 'admin',
+      full_name: 'Promoted',
+    })
+    expect(response.statusCode).toBe(200)
+    expect(response.json()).toMatchObject({
+      email: email.toLowerCase(),
+      role: 'admin',
+      full_name: 'Promoted',
+    })
+  })
+
+  it('answers 409 email_taken for an address in use, whatever its case', async () => {
+    const [ana, bea] = [await makeUser(t), await makeUser(t)]
+    const response = await call('PATCH', `/users/${ana.id}`, admin, {
+      email: bea.email.toUpperCase(),
+      full_name: 'Not applied',
+    })
+    expectError(response, 409, { detail: 'Email already registered', code: 'email_taken' })
+    expect(await reload(ana.id)).toMatchObject({ email: ana.email, fullName: null })
+  })
+
+  it('is_verified true sets verified_at once; false keeps it (cleanup never deletes them)', async () => {
+    const user = await makeUser(t, { isVerified: false, verifiedAt: null })
+    const verified = await call('PATCH', `/users/${user.id}`, admin, { is_verified: true })
+    expect(verified.json()).toMatchObject({ is_verified: true })
+    const firstVerifiedAt = (await reload(user.id))?.verifiedAt
+    expect(firstVerifiedAt).toBeInstanceOf(Date)
+    const unverified = await call('PATCH', `/users/${user.id}`, admin, { is_verified: false })
+    expect(unverified.json()).toMatchObject({ is_verified: false })
+    expect((await reload(user.id))?.verifiedAt).toEqual(firstVerifiedAt)
+    t.clock.advance(60_000)
+    await call('PATCH', `/users/${user.id}`, admin, { is_verified: true })
+    expect((await reload(user.id))?.verifiedAt).toEqual(firstVerifiedAt)
+  })
+
+  it('sets a password without current_password; a weak one is 422', async () => {
+    const user = await makeUser(t)
+    const weak = await call('PATCH', `/users/${user.id}`, admin, { password: 'qwertyuiop' })
+    expect(weak.statusCode).toBe(422)
+    expect(weak.json().code).toBe('weak_password')
+    const response = await call('PATCH', `/users/${user.id}`, admin, {
+      password: 'admin chosen horse staple',
+    })
+    expect(response.statusCode).toBe(200)
+    expect((await reload(user.id))?.passwordHash).not.toBe(user.passwordHash)
+  })
+
+  it('is 404 for an unknown id and 422 for a malformed one', async () => {
+    expectError(
+      await call('PATCH', `/users/${MISSING_ID}`, admin, { full_name: 'X' }),
+      404,
+      NOT_FOUND,
+    )
+    const malformed = await call('PATCH', '/users/01JD8X4ZQK3V7M2N5P6R8S9T0', admin, {})
+    expect(malformed.statusCode).toBe(422)
+    expect(malformed.json().detail[0].loc).toEqual(['path', 'id'])
+  })
+})
+
+describe('an admin deleting an account', () => {
+  withAdmin()
+
+  it('deletes the user; their token is then 401 and the id 404', async () => {
+    const user = await makeUser(t)
+    const userHeaders = await authHeaders(t, user)
+    const response = await call('DELETE', `/users/${user.id}`, admin)
+    expect(response.statusCode).toBe(204)
+    expect(response.body).toBe('')
+    expectError(await call('GET', `/users/${user.id}`, admin), 404, NOT_FOUND)
+    const me = await t.app.inject({ method: 'GET', url: '/users/me', headers: userHeaders })
+    expectError(me, 401, INVALID_TOKEN)
+    expect(me.headers['www-authenticate']).toBe('Bearer')
+  })
+
+  it('is 404 for an unknown id and 422 for a malformed one', async () => {
+    expectError(await call('DELETE', `/users/${MISSING_ID}`, admin), 404, NOT_FOUND)
+    expect((await call('DELETE', '/users/abc', admin)).statusCode).toBe(422)
+  })
+})
 
 describe('the last active admin', () => {
   it('can be neither demoted, deactivated nor deleted, even by themself', async () => {
@@ -133,7 +242,7 @@ describe('deactivation and password changes', () => {
     const admin = await makeAdmin(t)
     const user = await makeUser(t)
     const userHeaders = await authHeaders(t, user)
-    const refresh = await giveRefreshToken(user.id)
+    const refresh = await makeRefreshToken(t, user)
     t.clock.advance(1_000)
     const response = await call('PATCH', `/users/${user.id}`, admin, { is_active: false })
     expect(response.statusCode).toBe(200)
@@ -142,7 +251,7 @@ describe('deactivation and password changes', () => {
     expect(me.statusCode).toBe(401)
     expect(me.json()).toEqual({ detail: 'Could not validate credentials', code: 'invalid_token' })
     expect(me.headers['www-authenticate']).toBe('Bearer')
-    expect(await revokedAt(refresh)).toBeInstanceOf(Date)
+    expect(await refreshTokenRevokedAt(t, refresh)).toBeInstanceOf(Date)
 
     const back = await call('PATCH', `/users/${user.id}`, admin, { is_active: true })
     expect(back.json()).toMatchObject({ is_active: true })
@@ -152,107 +261,16 @@ describe('deactivation and password changes', () => {
 
   it('a password change revokes refresh tokens; a name change does not', async () => {
     const user = await makeUser(t)
-    const refresh = await giveRefreshToken(user.id)
+    const refresh = await makeRefreshToken(t, user)
     await call('PATCH', `/users/${user.id}`, user, { full_name: 'Renamed' })
-    expect(await revokedAt(refresh)).toBeNull()
+    expect(await refreshTokenRevokedAt(t, refresh)).toBeNull()
     const response = await call('PATCH', `/users/${user.id}`, user, {
       password: 'another long passphrase',
       current_password: user.password,
     })
     expect(response.statusCode).toBe(200)
-    expect(await revokedAt(refresh)).toBeInstanceOf(Date)
+    expect(await refreshTokenRevokedAt(t, refresh)).toBeInstanceOf(Date)
     const row = await createUsersRepository(t.db).findById(user.id)
     expect(await verifyPassword('another long passphrase', row?.passwordHash ?? '')).toBe(true)
-  })
-})
-
-describe('first admin from FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD', () => {
-  const PASSWORD = 'first admin passphrase'
-  const serviceFor = (db = t.db, email = 'Boss@Example.com') =>
-    createUsersService({
-      config: loadConfig({
-        SECRET_KEY: TEST_SECRET,
-        BCRYPT_ROUNDS: '4',
-        FIRST_ADMIN_EMAIL: email,
-        FIRST_ADMIN_PASSWORD: PASSWORD,
-      }),
-      repositories: createRepositories(db),
-      clock: t.clock,
-      recordEvent: createEventRecorder(t.clock),
-    })
-
-  it('does nothing when unset', async () => {
-    const service = createUsersService({
-      config: loadConfig({ SECRET_KEY: TEST_SECRET }),
-      repositories: createRepositories(t.db),
-      clock: t.clock,
-      recordEvent: createEventRecorder(t.clock),
-    })
-    expect(await service.ensureFirstAdmin()).toBeNull()
-    expect(await t.db.select().from(users)).toEqual([])
-  })
-
-  it('creates a verified admin once; later starts change nothing', async () => {
-    const first = await serviceFor().ensureFirstAdmin()
-    expect(first?.action).toBe('created')
-    expect(first?.user).toMatchObject({
-      email: 'boss@example.com',
-      role: 'admin',
-      isVerified: true,
-      isActive: true,
-    })
-    expect(first?.user.verifiedAt).toBeInstanceOf(Date)
-    expect(await verifyPassword(PASSWORD, first?.user.passwordHash ?? '')).toBe(true)
-    expect(await serviceFor().ensureFirstAdmin()).toBeNull()
-    expect(await serviceFor(t.db, 'other@example.com').ensureFirstAdmin()).toBeNull()
-    expect(await t.db.select().from(users)).toHaveLength(1)
-  })
-
-  it('promotes, verifies and re-keys an existing user with that e-mail', async () => {
-    const squatter = await makeUser(t, {
-      email: 'boss@example.com',
-      isVerified: false,
-      verifiedAt: null,
-      isActive: false,
-    })
-    const refresh = await giveRefreshToken(squatter.id)
-    const result = await serviceFor().ensureFirstAdmin()
-    expect(result?.action).toBe('promoted')
-    expect(result?.user).toMatchObject({
-      id: squatter.id,
-      role: 'admin',
-      isVerified: true,
-      isActive: true,
-    })
-    // Whoever registered the address first does not keep access with their own password.
-    expect(await verifyPassword(squatter.password, result?.user.passwordHash ?? '')).toBe(false)
-    expect(await verifyPassword(PASSWORD, result?.user.passwordHash ?? '')).toBe(true)
-    expect(await revokedAt(refresh)).toBeInstanceOf(Date)
-  })
-
-  it('creates exactly one admin when several processes start at once', async () => {
-    // On the server each service gets its own connection pool, as separate processes would.
-    const extra = await Promise.all(
-      Array.from({ length: 4 }, () =>
-        t.databaseUrl === null
-          ? null
-          : createDatabase({ databaseUrl: t.databaseUrl, pglitePath: null, poolMax: 2 }),
-      ),
-    )
-    try {
-      const services = extra.map((database) => serviceFor(database?.db ?? t.db))
-      const results = await Promise.all(services.map((service) => service.ensureFirstAdmin()))
-      expect(results.filter((result) => result !== null)).toHaveLength(1)
-      expect(await t.db.select().from(users)).toHaveLength(1)
-      expect(await activeAdmins()).toBe(1)
-    } finally {
-      await Promise.all(extra.map((database) => database?.close()))
-    }
-  })
-
-  it('is refused at start when the password is a common one', () => {
-    expect(() =>
-      loadConfig({ FIRST_ADMIN_EMAIL: 'boss@example.com', FIRST_ADMIN_PASSWORD: 'password123' }),
-    ).toThrow('FIRST_ADMIN_PASSWORD: Password is too common')
   })
 })

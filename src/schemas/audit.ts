@@ -24,7 +24,7 @@ const NEXT_CURSOR_EXAMPLE =
 const nullable = <T extends ReturnType<typeof Type.String>>(schema: T, description: string) =>
   Type.Union([schema, Type.Null()], { description })
 
-export const AuditEventOutSchema = Type.Object(
+const AuditEventOutSchema = Type.Object(
   {
     id: UlidSchema,
     // A string, not an enum: new types are added, and clients must take ones they do not know.

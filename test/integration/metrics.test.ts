@@ -15,7 +15,7 @@ beforeAll(async () => {
 })
 afterAll(() => t.close())
 
-describe('GET /metrics', () => {
+describe('the Prometheus endpoint', () => {
   it('serves the Prometheus text format with process metrics', async () => {
     const response = await t.app.inject({ method: 'GET', url: '/metrics' })
     expect(response.statusCode).toBe(200)

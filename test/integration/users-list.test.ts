@@ -129,7 +129,7 @@ async function walk(query: Record<string, string>, limit: number): Promise<strin
   return ids
 }
 
-describe('GET /users pagination', () => {
+describe('listing users a page at a time', () => {
   it.each([
     ['no filter', {}, 7, () => true],
     ['role=admin', { role: 'admin' }, 4, (r: Model) => r.role === 'admin'],
@@ -207,12 +207,11 @@ describe('GET /users pagination', () => {
     expect(response.statusCode).toBe(422)
     const body = response.json()
     expect(body.code).toBe('validation_error')
-    expect(body.detail.length).toBeGreaterThan(0)
-    for (const issue of body.detail) expect(issue.loc).toEqual(loc)
+    expect(body.detail.map((issue: { loc: unknown }) => issue.loc)).toEqual([loc])
   })
 })
 
-describe('GET /users cursor', () => {
+describe('continuing a list from its cursor', () => {
   const token = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
   const LARGEST_ID = '7ZZZZZZZZZZZZZZZZZZZZZZZZZ'
   const valid = encodeCursor({ createdAt: '2020-01-01T00:00:30.000000Z', id: LARGEST_ID })

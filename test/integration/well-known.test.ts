@@ -13,7 +13,7 @@ const getJson = async (t: TestApp, url: string) => {
 /** What a JWK may hold: public parameters only. */
 const PUBLIC_MEMBERS = new Set(['kty', 'kid', 'alg', 'use', 'crv', 'x', 'y'])
 
-describe('GET /.well-known/jwks.json (ES256, the default)', () => {
+describe('publishing the public keys (ES256, the default)', () => {
   let t: TestApp
   beforeAll(async () => {
     t = await createTestApp({ PUBLIC_URL: 'https://auth.coffee.example/' })
@@ -91,7 +91,7 @@ describe('GET /.well-known/jwks.json (ES256, the default)', () => {
   })
 })
 
-describe('other algorithms', () => {
+describe('publishing the keys of the other algorithms', () => {
   it('EdDSA: publishes Ed25519 keys that verify its tokens', async () => {
     const t = await createTestApp({ JWT_ALGORITHM: 'EdDSA' })
     try {

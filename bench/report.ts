@@ -113,6 +113,44 @@ function extras(report: BenchReport): string[] {
   return out
 }
 
+/** GET /audit-events, first page vs 40 events from the end; one account's events too. */
+function auditScale(report: BenchReport): string[] {
+  const runs = report.auditScale
+  if (runs.length === 0) return []
+  const out = [
+    '',
+    `Audit log, ${runs[0]?.events.toLocaleString('en')} events (GET /audit-events?limit=20, admin):`,
+    '',
+    line(['page', 'serial p50 ms', 'serial p99 ms', 'req/s loaded', 'p50 ms', 'p99 ms']),
+    line(['---', '---:', '---:', '---:', '---:', '---:']),
+  ]
+  for (const [name, page] of [
+    ['first', 'first'],
+    ['40 events from the end', 'deep'],
+  ] as const) {
+    out.push(
+      line([
+        name,
+        ranged(runs.map((s) => s[page].serialP50Ms)),
+        ranged(runs.map((s) => s[page].serialP99Ms)),
+        ranged(
+          runs.map((s) => s[page].loaded.requestsPerSecond),
+          1,
+        ),
+        ranged(runs.map((s) => s[page].loaded.p50Ms)),
+        ranged(runs.map((s) => s[page].loaded.p99Ms)),
+      ]),
+    )
+  }
+  for (const [name, pick] of [
+    ['one account, first', 'filteredFirstSerialP50Ms'],
+    ['one account, 40 from the end', 'filteredDeepSerialP50Ms'],
+  ] as const) {
+    out.push(line([name, ranged(runs.map((s) => s[pick])), '', '', '', '']))
+  }
+  return out
+}
+
 function scaleAndCleanup(report: BenchReport): string[] {
   const out: string[] = []
   const { scale, cleanup } = report
@@ -147,6 +185,7 @@ function scaleAndCleanup(report: BenchReport): string[] {
       )
     }
   }
+  out.push(...auditScale(report))
   if (cleanup) {
     const seconds = cleanup.durationMs / 1000
     out.push(

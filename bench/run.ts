@@ -16,6 +16,7 @@ import {
   startApi,
   startBaseline,
 } from './api.js'
+import { runAuditScaleCase, seedAuditEvents } from './audit-scale.js'
 import { measureBcryptCeiling } from './bcrypt-ceiling.js'
 import { runCleanupCase } from './cleanup.js'
 import { pinning as cpuPinning, type Pinning } from './cpu.js'
@@ -158,6 +159,12 @@ async function runScaleAndCleanup(
   const seedStarted = performance.now()
   await seedStaleUsers(database.pool, settings.scaleUsers)
   log(`  ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`)
+  if (settings.scenarios.has('scale')) {
+    log(`seeding ${users} audit events by SQL`)
+    const eventsStarted = performance.now()
+    await seedAuditEvents(database.pool, settings.scaleUsers)
+    log(`  ${((performance.now() - eventsStarted) / 1000).toFixed(1)} s`)
+  }
   for (let run = 1; settings.scenarios.has('scale') && run <= settings.runs; run++) {
     log(`scale, run ${run} of ${settings.runs}: first page vs a page 40 rows from the end`)
     const scale = await runScaleCase({
@@ -172,6 +179,23 @@ async function runScaleAndCleanup(
     inputs.scale.push(scale)
     log(
       `  serial p50 first ${scale.first.serialP50Ms.toFixed(2)} ms, deep ${scale.deep.serialP50Ms.toFixed(2)} ms`,
+    )
+    log(
+      `scale, run ${run} of ${settings.runs}: GET /audit-events, first page vs 40 events from the end`,
+    )
+    const audit = await runAuditScaleCase({
+      api,
+      generator,
+      pool: database.pool,
+      adminToken: context.adminToken,
+      seconds: settings.durationSeconds,
+      warmupSeconds: settings.warmupSeconds,
+      serialRequests: settings.serialRequests,
+    })
+    inputs.auditScale.push(audit)
+    log(
+      `  serial p50 first ${audit.first.serialP50Ms.toFixed(2)} ms, deep ${audit.deep.serialP50Ms.toFixed(2)} ms; ` +
+        `one account: first ${audit.filteredFirstSerialP50Ms.toFixed(2)} ms, deep ${audit.filteredDeepSerialP50Ms.toFixed(2)} ms`,
     )
   }
   if (!settings.scenarios.has('cleanup')) return
@@ -221,6 +245,7 @@ function prepare(settings: BenchSettings): { generator: LoadGenerator; inputs: I
     bcryptCeiling: [],
     embeddedIdle: [],
     scale: [],
+    auditScale: [],
     cleanup: null,
   }
   return { generator, inputs }

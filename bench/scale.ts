@@ -44,8 +44,8 @@ export interface ScaleResult {
   peakRssBytes: number
 }
 
-/** First page vs a page 40 rows from the end, on however many users the database holds. */
-export async function runScaleCase(options: {
+/** What a scale case needs: the API, wrk, the database, an admin token and the timings. */
+export interface ScaleOptions {
   api: ChildServer
   generator: LoadGenerator
   pool: pg.Pool
@@ -53,39 +53,43 @@ export async function runScaleCase(options: {
   seconds: number
   warmupSeconds: number
   serialRequests: number
-}): Promise<ScaleResult> {
-  const { rows } = await options.pool.query<{ count: string }>('select count(*) from users')
-  const users = Number(rows[0]?.count ?? 0)
+}
+
+/** Each admin page one request at a time, then under load, in that order. */
+export async function measurePages(options: ScaleOptions, paths: string[]): Promise<PageFigures[]> {
   const bearerTokens = [options.adminToken]
-  const cursor = await deepCursor(options.pool, 40)
-  const { api } = options
-  const first = { path: '/users?limit=20', bearerTokens }
-  const deep = { path: `/users?limit=20&cursor=${cursor}`, bearerTokens }
-  const [firstSerial, deepSerial] = await measureSerial(
-    api.baseUrl,
-    [first, deep],
-    options.serialRequests,
-  )
-  const loaded = (request: LoadRequest) =>
-    measure({
+  const requests: LoadRequest[] = paths.map((path) => ({ path, bearerTokens }))
+  const serial = await measureSerial(options.api.baseUrl, requests, options.serialRequests)
+  const pages: PageFigures[] = []
+  for (const [i, request] of requests.entries()) {
+    const loaded = await measure({
       generator: options.generator,
-      server: api,
+      server: options.api,
       name: 'scale',
       request,
       seconds: options.seconds,
       warmupSeconds: options.warmupSeconds,
     })
-  const figures = async (
-    request: LoadRequest,
-    serial: { p50Ms: number; p99Ms: number } | undefined,
-  ): Promise<PageFigures> => ({
-    path: request.path,
-    loaded: await loaded(request),
-    serialP50Ms: serial?.p50Ms ?? 0,
-    serialP99Ms: serial?.p99Ms ?? 0,
-  })
-  const firstPage = await figures(first, firstSerial)
-  const deepPage = await figures(deep, deepSerial)
+    pages.push({
+      path: request.path,
+      loaded,
+      serialP50Ms: serial[i]?.p50Ms ?? 0,
+      serialP99Ms: serial[i]?.p99Ms ?? 0,
+    })
+  }
+  return pages
+}
+
+/** First page vs a page 40 rows from the end, on however many users the database holds. */
+export async function runScaleCase(options: ScaleOptions): Promise<ScaleResult> {
+  const { rows } = await options.pool.query<{ count: string }>('select count(*) from users')
+  const users = Number(rows[0]?.count ?? 0)
+  const cursor = await deepCursor(options.pool, 40)
+  const [firstPage, deepPage] = await measurePages(options, [
+    '/users?limit=20',
+    `/users?limit=20&cursor=${cursor}`,
+  ])
+  if (!firstPage || !deepPage) throw new Error('pages missing')
   return {
     users,
     first: firstPage,

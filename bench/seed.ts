@@ -3,7 +3,7 @@ import { newId } from '../src/core/ids.js'
 import { hashPassword } from '../src/core/security.js'
 
 /** Crockford base32 of a bigint, left-padded to `len` characters (len ≤ 13: 64-bit shifts). */
-const CREATE_B32 = `
+export const CREATE_B32 = `
 create or replace function pg_temp.bench_b32(n bigint, len int) returns text
 language sql immutable as $$
   select string_agg(
@@ -16,7 +16,7 @@ $$`
  * ULID-shaped ids that sort like created_at: 10 characters of epoch milliseconds (as a
  * real ULID), then the row number where a ULID has its random part.
  */
-const ULID_OF = (timestamp: string, n: string) =>
+export const ULID_OF = (timestamp: string, n: string) =>
   `pg_temp.bench_b32((extract(epoch from ${timestamp}) * 1000)::bigint, 10) || '000' || pg_temp.bench_b32(${n}, 13)`
 
 export interface SeedAccount {

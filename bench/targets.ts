@@ -4,6 +4,8 @@
  * apart) and judged on the median of those, with the min–max spread shown beside it.
  * Memory is judged on the worst run: the limit holds in every scenario of every run.
  */
+
+import type { AuditScaleResult } from './audit-scale.js'
 import type { BcryptCeiling } from './bcrypt-ceiling.js'
 import type { CleanupCaseResult } from './cleanup.js'
 import type { Pinning } from './cpu.js'
@@ -54,6 +56,8 @@ export interface BenchReport {
   bcryptCeiling: BcryptCeiling[]
   embeddedIdle: EmbeddedIdleRun[]
   scale: ScaleResult[]
+  /** GET /audit-events first vs deep page over as many events as scale has users. */
+  auditScale: AuditScaleResult[]
   cleanup: CleanupCaseResult | null
   targets: Target[]
   comparisons: Comparison[]
@@ -112,6 +116,7 @@ export function apiPeakRssValues(report: Inputs): number[] {
   return [
     ...report.scenarios.filter((s) => s.server === 'api').flatMap((s) => s.runs),
     ...report.scale,
+    ...report.auditScale,
     ...(report.cleanup ? [report.cleanup] : []),
   ]
     .map((run) => run.peakRssBytes / MB)
@@ -122,6 +127,7 @@ export function apiPeakRssValues(report: Inputs): number[] {
 export function evaluateTargets(report: Inputs): Target[] {
   const ratio = { unit: 'ratio' as const, basis: 'median' as const }
   const scaleUsers = report.scale[0]?.users.toLocaleString('en') ?? '?'
+  const auditEvents = report.auditScale[0]?.events.toLocaleString('en') ?? '?'
   return [
     judge({
       ...ratio,
@@ -154,6 +160,14 @@ export function evaluateTargets(report: Inputs): Target[] {
       direction: 'at most',
       limit: 1.1,
       values: report.scale.map((s) => s.serialP50Ratio),
+    }),
+    judge({
+      ...ratio,
+      name: `GET /audit-events deep page p50 / first page p50 (one at a time, ${auditEvents} events)`,
+      label: `deep ÷ first page p50, ${auditEvents} events`,
+      direction: 'at most',
+      limit: 1.1,
+      values: report.auditScale.map((s) => s.serialP50Ratio),
     }),
     judge({
       ...ratio,

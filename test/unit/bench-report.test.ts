@@ -154,6 +154,7 @@ function benchReport(): Omit<BenchReport, 'targets' | 'comparisons'> {
       { firstStartIdleRssBytes: 150 * MB, restartIdleRssBytes: 140 * MB, startPeakRssBytes: 0 },
     ],
     scale: [],
+    auditScale: [],
     cleanup: null,
   }
 }

@@ -175,7 +175,7 @@ export interface paths {
         put?: never;
         /**
          * Log in
-         * @description JSON `{email, password}`, or the OAuth2 password form (`username`, `password`; `grant_type`, `scope`, `client_id`, `client_secret` and a Basic `Authorization` header are accepted and ignored) so Swagger UI's *Authorize* button works. Unknown e-mail and wrong password give the same `401`; only with the right password are `403 email_not_verified` and `403 inactive_user` told.
+         * @description JSON `{email, password}`, or the OAuth2 password form (`username`, `password`; `grant_type`, `scope`, `client_id`, `client_secret` and a Basic `Authorization` header are accepted and ignored) so Swagger UI's *Authorize* button works. Unknown e-mail and wrong password give the same `401`; only with the right password are `403 email_not_verified` and `403 inactive_user` told. With two-factor authentication on, the right password answers `401 mfa_required` with an `mfa_token` for POST /auth/mfa/verify (also as OAuth2's `error`, which Swagger UI shows).
          */
         post: operations["login"];
         delete?: never;
@@ -480,6 +480,126 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/users/me/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start TOTP enrolment
+         * @description Makes a new TOTP secret (SHA-1, 6 digits, 30 s) and returns it with its `otpauth://` URI (issuer "Coffee Shop", the account's e-mail) for an authenticator app. Nothing changes until a first code confirms it within 10 minutes; starting again replaces a pending enrolment. A wrong password is `422 invalid_credentials` at `["body", "current_password"]`, a wrong code `400 invalid_code`; both count as failed logins of the account (`429` when repeated). `409 mfa_already_enabled` when MFA is on.
+         */
+        post: operations["startTotpEnrolment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/mfa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm TOTP enrolment
+         * @description The first code from the authenticator app turns MFA on and returns 10 single-use recovery codes, shown only this once (stored hashed). A wrong code, or no pending enrolment (never started, expired, already confirmed), is `400 invalid_code`, counted as a failed login.
+         */
+        post: operations["confirmTotpEnrolment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/mfa/totp/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn MFA off
+         * @description Needs the password and a code: a TOTP code or a recovery code. The secret and recovery codes are deleted and the user gets an e-mail. A wrong password is `422 invalid_credentials` at `["body", "current_password"]`, a wrong code `400 invalid_code`; both count as failed logins of the account (`429` when repeated). A TOTP code is accepted once: the same code, or one of an earlier step, is `400 invalid_code` afterwards.
+         */
+        post: operations["disableMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/mfa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * New recovery codes
+         * @description Needs the password and a code (TOTP or recovery). Returns 10 new recovery codes, shown only this once; the old ones stop working. A wrong password is `422 invalid_credentials` at `["body", "current_password"]`, a wrong code `400 invalid_code`; both count as failed logins of the account (`429` when repeated). A TOTP code is accepted once: the same code, or one of an earlier step, is `400 invalid_code` afterwards.
+         */
+        post: operations["regenerateRecoveryCodes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Reset a user's MFA (admin)
+         * @description Turns two-factor authentication off for that user (for a lost device) and ends all their sessions; the user gets an e-mail. An unknown id is `404`. Without MFA on, it changes nothing but still ends the sessions.
+         */
+        delete: operations["resetUserMfa"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/mfa/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log in, second step
+         * @description After a login answered `401 mfa_required`: its `mfa_token` with a TOTP `code` or a `recovery_code` gives the token pair. The token is single use, lives 5 minutes and allows 5 wrong codes; then, and when unknown, it is `401 invalid_token`. A wrong code is `400 invalid_code` and counts as a failed login of the account. A TOTP code is accepted once: the same code, or one of an earlier step, is `400 invalid_code` afterwards. A recovery code works once, and the user gets an e-mail when one is used.
+         */
+        post: operations["verifyMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -695,6 +815,7 @@ export interface components {
          *       "role": "user",
          *       "is_verified": true,
          *       "is_active": true,
+         *       "mfa_enabled": false,
          *       "created_at": "2026-11-25T10:00:00.000Z",
          *       "updated_at": "2026-11-25T10:00:00.000Z"
          *     }
@@ -719,6 +840,8 @@ export interface components {
             role: "user" | "admin";
             is_verified: boolean;
             is_active: boolean;
+            /** @description Two-factor authentication (TOTP) is on */
+            mfa_enabled: boolean;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -735,6 +858,7 @@ export interface components {
          *           "role": "user",
          *           "is_verified": true,
          *           "is_active": true,
+         *           "mfa_enabled": false,
          *           "created_at": "2026-11-25T10:00:00.000Z",
          *           "updated_at": "2026-11-25T10:00:00.000Z"
          *         }
@@ -763,6 +887,8 @@ export interface components {
                 role: "user" | "admin";
                 is_verified: boolean;
                 is_active: boolean;
+                /** @description Two-factor authentication (TOTP) is on */
+                mfa_enabled: boolean;
                 /** Format: date-time */
                 created_at: string;
                 /** Format: date-time */
@@ -869,6 +995,122 @@ export interface components {
             }[];
             /** @description Pass as `cursor` for the next page; null on the last page */
             next_cursor: string | null;
+        };
+        /**
+         * @example {
+         *       "current_password": "correct horse battery staple"
+         *     }
+         */
+        StartTotpBody: {
+            /** @description The account's password */
+            current_password: string;
+        };
+        /**
+         * @description A pending enrolment: confirm it with a first code within 10 minutes
+         * @example {
+         *       "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+         *       "otpauth_uri": "otpauth://totp/Coffee%20Shop:ana%40example.com?issuer=Coffee%20Shop&secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&algorithm=SHA1&digits=6&period=30"
+         *     }
+         */
+        TotpEnrolment: {
+            /** @description The TOTP secret in base32, to type in by hand */
+            secret: string;
+            /** @description The `otpauth://totp/…` URI to show as a QR code (issuer "Coffee Shop") */
+            otpauth_uri: string;
+        };
+        /**
+         * @example {
+         *       "code": "492039"
+         *     }
+         */
+        ConfirmTotpBody: {
+            /**
+             * @description The 6-digit code the authenticator app shows now
+             * @example 492039
+             */
+            code: string;
+        };
+        /**
+         * @example {
+         *       "current_password": "correct horse battery staple",
+         *       "code": "492039"
+         *     }
+         */
+        MfaChangeBody: {
+            /** @description The account's password */
+            current_password: string;
+            /**
+             * @description A 6-digit code from the authenticator app, or a recovery code
+             * @example 492039
+             */
+            code: string;
+        };
+        /**
+         * @description New recovery codes; any earlier ones no longer work
+         * @example {
+         *       "recovery_codes": [
+         *         "k7qm-x2fd-9hta",
+         *         "p3rs-8wne-c4vb",
+         *         "x9tz-2mqa-hj7k",
+         *         "f6gd-r3yu-n8pe",
+         *         "w2cs-7kvm-t5qa",
+         *         "b4nh-9xej-u3rz",
+         *         "m8ta-5pcw-e2ky",
+         *         "g3vq-6hdr-s9nf",
+         *         "y7ub-4zmk-a6tw",
+         *         "d5ej-2rqn-v8hc"
+         *       ]
+         *     }
+         */
+        RecoveryCodes: {
+            /** @description Single-use codes for when the authenticator is lost; shown only this once */
+            recovery_codes: string[];
+        };
+        /**
+         * @description The `mfa_token` with exactly one of `code` and `recovery_code`
+         * @example {
+         *       "mfa_token": "01JD8X4ZQK3V7M2N5P6R8S9T0W.q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w",
+         *       "code": "492039"
+         *     }
+         */
+        MfaVerifyBody: {
+            /** @description The `mfa_token` of the login that answered `mfa_required` */
+            mfa_token: string;
+            /**
+             * @description The 6-digit code the authenticator app shows now
+             * @example 492039
+             */
+            code?: string;
+            /**
+             * @description One of the recovery codes (case, spaces and hyphens are ignored)
+             * @example k7qm-x2fd-9hta
+             */
+            recovery_code?: string;
+        };
+        /**
+         * @description Wrong e-mail or password (`invalid_credentials`), or a right password of an account with two-factor authentication (`mfa_required`, with `mfa_token`)
+         * @example {
+         *       "detail": "Incorrect email or password",
+         *       "code": "invalid_credentials"
+         *     }
+         * @example {
+         *       "detail": "Two-factor authentication required: send a code with this mfa_token to POST /auth/mfa/verify",
+         *       "code": "mfa_required",
+         *       "mfa_token": "01JD8X4ZQK3V7M2N5P6R8S9T0W.q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w",
+         *       "error": "mfa_required",
+         *       "error_description": "Two-factor authentication required: send a code with this mfa_token to POST /auth/mfa/verify"
+         *     }
+         */
+        LoginErrorBody: {
+            detail: string;
+            /** @example mfa_required */
+            code: string;
+            /** @description With `mfa_required` only: send it to POST /auth/mfa/verify */
+            mfa_token?: string;
+            /** @description With `mfa_required`: the code again, as OAuth2 clients read it */
+            error?: string;
+            /** @description With `mfa_required`: the detail again, for OAuth2 clients */
+            error_description?: string;
         };
         /**
          * @description A new access token and refresh token; not to be cached
@@ -1194,6 +1436,7 @@ export interface operations {
                      *       "role": "user",
                      *       "is_verified": true,
                      *       "is_active": true,
+                     *       "mfa_enabled": false,
                      *       "created_at": "2026-11-25T10:00:00.000Z",
                      *       "updated_at": "2026-11-25T10:00:00.000Z"
                      *     }
@@ -1292,6 +1535,7 @@ export interface operations {
                      *       "role": "user",
                      *       "is_verified": true,
                      *       "is_active": true,
+                     *       "mfa_enabled": false,
                      *       "created_at": "2026-11-25T10:00:00.000Z",
                      *       "updated_at": "2026-11-25T10:00:00.000Z"
                      *     }
@@ -1491,7 +1735,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Not authenticated: missing or invalid credentials or token */
+            /** @description Wrong e-mail or password (`invalid_credentials`), or a right password of an account with two-factor authentication (`mfa_required`, with `mfa_token`) */
             401: {
                 headers: {
                     /** @description Always `Bearer` */
@@ -1499,13 +1743,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "detail": "Could not validate credentials",
-                     *       "code": "invalid_token"
-                     *     }
-                     */
-                    "application/json": components["schemas"]["ErrorBody"];
+                    "application/json": components["schemas"]["LoginErrorBody"];
                 };
             };
             /** @description Not allowed */
@@ -1929,6 +2167,7 @@ export interface operations {
                      *       "role": "user",
                      *       "is_verified": true,
                      *       "is_active": true,
+                     *       "mfa_enabled": false,
                      *       "created_at": "2026-11-25T10:00:00.000Z",
                      *       "updated_at": "2026-11-25T10:00:00.000Z"
                      *     }
@@ -2095,6 +2334,7 @@ export interface operations {
                      *       "role": "user",
                      *       "is_verified": true,
                      *       "is_active": true,
+                     *       "mfa_enabled": false,
                      *       "created_at": "2026-11-25T10:00:00.000Z",
                      *       "updated_at": "2026-11-25T10:00:00.000Z"
                      *     }
@@ -2233,6 +2473,7 @@ export interface operations {
                      *           "role": "user",
                      *           "is_verified": true,
                      *           "is_active": true,
+                     *           "mfa_enabled": false,
                      *           "created_at": "2026-11-25T10:00:00.000Z",
                      *           "updated_at": "2026-11-25T10:00:00.000Z"
                      *         }
@@ -2330,6 +2571,7 @@ export interface operations {
                      *       "role": "user",
                      *       "is_verified": true,
                      *       "is_active": true,
+                     *       "mfa_enabled": false,
                      *       "created_at": "2026-11-25T10:00:00.000Z",
                      *       "updated_at": "2026-11-25T10:00:00.000Z"
                      *     }
@@ -2553,6 +2795,7 @@ export interface operations {
                      *       "role": "user",
                      *       "is_verified": true,
                      *       "is_active": true,
+                     *       "mfa_enabled": false,
                      *       "created_at": "2026-11-25T10:00:00.000Z",
                      *       "updated_at": "2026-11-25T10:00:00.000Z"
                      *     }
@@ -3250,6 +3493,658 @@ export interface operations {
                      *     }
                      */
                     "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    startTotpEnrolment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "current_password": "correct horse battery staple"
+                 *     }
+                 */
+                "application/json": components["schemas"]["StartTotpBody"];
+            };
+        };
+        responses: {
+            /** @description A pending enrolment: confirm it with a first code within 10 minutes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+                     *       "otpauth_uri": "otpauth://totp/Coffee%20Shop:ana%40example.com?issuer=Coffee%20Shop&secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&algorithm=SHA1&digits=6&period=30"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TotpEnrolment"];
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Email already registered",
+                     *       "code": "email_taken"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    confirmTotpEnrolment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "code": "492039"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ConfirmTotpBody"];
+            };
+        };
+        responses: {
+            /** @description New recovery codes; any earlier ones no longer work */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "recovery_codes": [
+                     *         "k7qm-x2fd-9hta",
+                     *         "p3rs-8wne-c4vb",
+                     *         "x9tz-2mqa-hj7k",
+                     *         "f6gd-r3yu-n8pe",
+                     *         "w2cs-7kvm-t5qa",
+                     *         "b4nh-9xej-u3rz",
+                     *         "m8ta-5pcw-e2ky",
+                     *         "g3vq-6hdr-s9nf",
+                     *         "y7ub-4zmk-a6tw",
+                     *         "d5ej-2rqn-v8hc"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid or expired code",
+                     *       "code": "invalid_code"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    disableMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "current_password": "correct horse battery staple",
+                 *       "code": "492039"
+                 *     }
+                 */
+                "application/json": components["schemas"]["MfaChangeBody"];
+            };
+        };
+        responses: {
+            /** @description Two-factor authentication is off */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid or expired code",
+                     *       "code": "invalid_code"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    regenerateRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "current_password": "correct horse battery staple",
+                 *       "code": "492039"
+                 *     }
+                 */
+                "application/json": components["schemas"]["MfaChangeBody"];
+            };
+        };
+        responses: {
+            /** @description New recovery codes; any earlier ones no longer work */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "recovery_codes": [
+                     *         "k7qm-x2fd-9hta",
+                     *         "p3rs-8wne-c4vb",
+                     *         "x9tz-2mqa-hj7k",
+                     *         "f6gd-r3yu-n8pe",
+                     *         "w2cs-7kvm-t5qa",
+                     *         "b4nh-9xej-u3rz",
+                     *         "m8ta-5pcw-e2ky",
+                     *         "g3vq-6hdr-s9nf",
+                     *         "y7ub-4zmk-a6tw",
+                     *         "d5ej-2rqn-v8hc"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid or expired code",
+                     *       "code": "invalid_code"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    resetUserMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description ULID: 26 characters, Crockford base32
+                 * @example 01JD8X4ZQK3V7M2N5P6R8S9T0W
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Two-factor authentication is off */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Not enough permissions",
+                     *       "code": "forbidden"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "User not found",
+                     *       "code": "not_found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+        };
+    };
+    verifyMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "mfa_token": "01JD8X4ZQK3V7M2N5P6R8S9T0W.q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w",
+                 *       "code": "492039"
+                 *     }
+                 */
+                "application/json": components["schemas"]["MfaVerifyBody"];
+            };
+        };
+        responses: {
+            /** @description A new access token and refresh token; not to be cached */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ilp4MXYwUEhIeExMbUI5eU8xbVgtV3oyZVV2eEo4dHBHUV8wWmp4VWpxSHMifQ.eyJyb2xlIjoidXNlciJ9.c2lnbmF0dXJl",
+                     *       "refresh_token": "q3ZbYQ1oWc0mP7fX2d9kR4tLhV8nJ6sA5eG0uB1yC3w",
+                     *       "token_type": "bearer",
+                     *       "expires_in": 900
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Invalid or expired code",
+                     *       "code": "invalid_code"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated: missing or invalid credentials or token */
+            401: {
+                headers: {
+                    /** @description Always `Bearer` */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Could not validate credentials",
+                     *       "code": "invalid_token"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input (FastAPI shape): one item per problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "body",
+                     *             "email"
+                     *           ],
+                     *           "msg": "Field required",
+                     *           "type": "missing"
+                     *         }
+                     *       ],
+                     *       "code": "validation_error"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ValidationErrorBody"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": "Too many requests, try again later",
+                     *       "code": "rate_limited"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

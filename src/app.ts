@@ -9,6 +9,7 @@ import type { ErrorReporter } from './core/sentry.js'
 import type { Database } from './db/client.js'
 import type { UserRow } from './db/schema.js'
 import type { Metrics } from './metrics.js'
+import { registerAdminMfaRule } from './plugins/admin-mfa.js'
 import { registerErrorHandlers } from './plugins/error-handler.js'
 import { registerGracefulClose } from './plugins/graceful-close.js'
 import { registerMetrics } from './plugins/metrics.js'
@@ -25,6 +26,7 @@ import { auditRoutes } from './routes/audit.js'
 import { authRoutes } from './routes/auth.js'
 import { docsRoutes } from './routes/docs.js'
 import { healthRoutes } from './routes/health.js'
+import { mfaRoutes } from './routes/mfa.js'
 import { sessionsRoutes } from './routes/sessions.js'
 import { usersRoutes } from './routes/users.js'
 import { wellKnownRoutes } from './routes/well-known.js'
@@ -101,7 +103,8 @@ async function registerOpenApi(app: FastifyInstance) {
         { name: 'auth', description: 'Sign-up, e-mail verification, login and tokens' },
         {
           name: 'users',
-          description: 'The signed-in user and their sessions, and user management for admins',
+          description:
+            'The signed-in user, their sessions and two-factor authentication, and user management for admins',
         },
         { name: 'audit', description: 'The audit log of security events, for admins' },
         { name: 'operations', description: 'Health and metrics' },
@@ -143,6 +146,7 @@ export async function buildApp(deps: AppDeps) {
   registerGracefulClose(app)
   await registerSecurity(app, config)
   registerNoStore(app)
+  registerAdminMfaRule(app, config)
   // Before any route: limits attach to routes as they are added.
   const loginThrottleFor = await registerRateLimits(app, { config, clock })
   await registerOpenApi(app)
@@ -163,5 +167,6 @@ export async function buildApp(deps: AppDeps) {
   await app.register(usersRoutes, { prefix: '/users', services, loginThrottleFor })
   await app.register(sessionsRoutes, { prefix: '/users', services })
   await app.register(auditRoutes, { services })
+  await app.register(mfaRoutes, { services, loginThrottleFor })
   return app
 }

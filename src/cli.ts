@@ -5,6 +5,7 @@ import {
   createCleanupScheduler,
   databaseLabel,
   openContext,
+  openMailer,
   stderrLog,
 } from './composition.js'
 import {
@@ -13,6 +14,7 @@ import {
   PASSWORD_MAX_LENGTH,
   PASSWORD_MIN_LENGTH,
 } from './core/credentials.js'
+import { AppError } from './core/errors.js'
 import { noMail } from './mailer.js'
 import { runMain } from './runtime.js'
 import { createKeyServices, createServices } from './services/index.js'
@@ -47,6 +49,19 @@ function parseCreateAdmin(args: string[]): { email: string; password: string } |
     const passwordProblem = checkPassword(values.password)
     if (passwordProblem) return `--password: ${passwordProblem.msg}`
     return { email: values.email, password: values.password }
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error)
+  }
+}
+
+/** The `mfa-reset` e-mail, or an error message; checked before any database opens. */
+function parseMfaReset(args: string[]): string | { email: string } {
+  try {
+    const { values } = parseArgs({ args, options: { email: { type: 'string' } }, strict: true })
+    if (values.email === undefined) return 'mfa-reset needs --email'
+    const emailProblem = checkEmail(values.email)
+    if (emailProblem) return `--email: ${emailProblem.msg}`
+    return { email: values.email }
   } catch (error) {
     return error instanceof Error ? error.message : String(error)
   }
@@ -91,6 +106,38 @@ const commands: Record<string, Command> = {
       )
       console.log(`admin ${action}: ${user.email} (${user.id})`)
       return 0
+    },
+  },
+  'mfa-reset': {
+    usage: 'mfa-reset --email E',
+    summary: "turn off a user's two-factor authentication (a lost device)",
+    help:
+      'Turns two-factor authentication off for the user with this e-mail, as an admin can with\n' +
+      'DELETE /users/{id}/mfa: for when the only admin lost their authenticator and recovery\n' +
+      'codes. All their sessions end, and they are told by e-mail. They log in with their\n' +
+      'password alone afterwards, and should enrol again.',
+    check(args) {
+      const parsed = parseMfaReset(args)
+      return typeof parsed === 'string' ? parsed : null
+    },
+    async run(context, args) {
+      const parsed = parseMfaReset(args)
+      if (typeof parsed === 'string') throw new Error(parsed)
+      const mailer = openMailer(context)
+      try {
+        const services = createServices({ ...context, mailer })
+        const user = await services.mfa.resetByEmail(parsed.email)
+        console.log(`two-factor authentication off and sessions ended: ${user.email} (${user.id})`)
+        return 0
+      } catch (error) {
+        if (error instanceof AppError && error.status === 404) {
+          console.error(`error: no user with the e-mail ${parsed.email}`)
+          return 1
+        }
+        throw error
+      } finally {
+        await mailer.close()
+      }
     },
   },
   keys: {

@@ -41,6 +41,16 @@ export interface OpenOptions {
   secretKey?: boolean
 }
 
+/** The configured mailer (SMTP or the log), for the API and the commands that send e-mail. */
+export function openMailer({ config, logger }: Pick<Context, 'config' | 'logger'>) {
+  return createMailer({
+    smtpUrl: config.smtpUrl,
+    transport: config.mailTransport,
+    mailFrom: config.mailFrom,
+    logger,
+  })
+}
+
 /**
  * The environment (and `.env`) → validated config → logger → database → migrations.
  * A bad setting throws a ConfigError naming each variable; an unreachable database, a
@@ -126,12 +136,7 @@ export function createCleanupScheduler(
  */
 export async function composeApi(context: Context) {
   const { config, logger } = context
-  const mailer = createMailer({
-    smtpUrl: config.smtpUrl,
-    transport: config.mailTransport,
-    mailFrom: config.mailFrom,
-    logger,
-  })
+  const mailer = openMailer(context)
   const metrics = createMetrics({ processMetrics: true })
   // One set of services: the first-admin step and the app share it.
   const services = createServices({ ...context, mailer, metrics })

@@ -136,3 +136,29 @@ export function emailChangedNotice(to: string, newEmail: string): MailMessage {
     html: `<p>${escapeHtml(intro)}</p><p>${escapeHtml(outro)}</p>`,
   }
 }
+
+/** Security notices about two-factor authentication: they carry no code or link. */
+export function mfaNoticeEmail(
+  notice: 'mfa_disabled' | 'recovery_code_used',
+  to: string,
+  remainingCodes?: number,
+): MailMessage {
+  const [subject, body] =
+    notice === 'mfa_disabled'
+      ? [
+          'Two-factor authentication was turned off',
+          'Two-factor authentication was turned off for your Coffee Shop account. Signing in now needs only your password.',
+        ]
+      : [
+          'A recovery code was used',
+          `One of your recovery codes was just used to sign in to your Coffee Shop account (${remainingCodes ?? 0} left).`,
+        ]
+  const outro =
+    'If this was not you, reset your password at once and contact support: someone may have access to your account.'
+  return {
+    to,
+    subject,
+    text: `${body}\n\n${outro}\n`,
+    html: `<p>${escapeHtml(body)}</p><p>${escapeHtml(outro)}</p>`,
+  }
+}

@@ -15,6 +15,9 @@ export type ErrorCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'last_admin'
+  | 'mfa_required'
+  | 'mfa_already_enabled'
+  | 'mfa_enrolment_required'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
@@ -46,6 +49,8 @@ export class AppError extends Error {
     readonly headers: Record<string, string> = {},
     /** Set by `invalidField`: `detail` is then the message about that one input. */
     readonly invalidInput?: InvalidInput,
+    /** Fields the body carries after `detail` and `code` (the `mfa_token` of `mfa_required`). */
+    readonly extra: Record<string, string> = {},
   ) {
     super(typeof detail === 'string' ? detail : (detail[0]?.msg ?? code))
     this.name = 'AppError'

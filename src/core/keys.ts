@@ -13,6 +13,10 @@ export interface DerivedKeys {
   logPseudonym: KeyObject
   /** AES-256-GCM sealing the private signing keys stored in the database. */
   signingKeySealing: KeyObject
+  /** AES-256-GCM sealing the TOTP secrets stored in the database. */
+  totpSecretSealing: KeyObject
+  /** HMAC under which MFA recovery codes are stored. */
+  recoveryCodeHmac: KeyObject
 }
 
 /** HKDF `info` labels: changing one invalidates what was made with that key. */
@@ -21,6 +25,8 @@ const LABELS: Record<keyof DerivedKeys, string> = {
   codeHmac: 'coffee-shop-api/one-time-code/hmac-sha256/v1',
   logPseudonym: 'coffee-shop-api/log-pseudonym/hmac-sha256/v1',
   signingKeySealing: 'coffee-shop-api/signing-key-sealing/aes-256-gcm/v1',
+  totpSecretSealing: 'coffee-shop-api/totp-secret-sealing/aes-256-gcm/v1',
+  recoveryCodeHmac: 'coffee-shop-api/recovery-code/hmac-sha256/v1',
 }
 const KEY_BYTES = 32
 
@@ -35,6 +41,8 @@ export function deriveKeys(secretKey: string): Readonly<DerivedKeys> {
     codeHmac: derive(secretKey, LABELS.codeHmac),
     logPseudonym: derive(secretKey, LABELS.logPseudonym),
     signingKeySealing: derive(secretKey, LABELS.signingKeySealing),
+    totpSecretSealing: derive(secretKey, LABELS.totpSecretSealing),
+    recoveryCodeHmac: derive(secretKey, LABELS.recoveryCodeHmac),
   })
 }
 

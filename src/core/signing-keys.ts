@@ -1,13 +1,11 @@
 import {
-  createCipheriv,
-  createDecipheriv,
   createHash,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
   type KeyObject,
-  randomBytes,
 } from 'node:crypto'
+import { open, seal } from './sealing.js'
 
 /** The algorithms access tokens may be signed with (`JWT_ALGORITHM`). */
 export const JWT_ALGORITHMS = ['ES256', 'EdDSA', 'HS256'] as const
@@ -106,33 +104,13 @@ export function generateSigningKeyPair(algorithm: AsymmetricAlgorithm): Generate
 }
 
 /*
- * Private keys are stored as `v1.` + base64url(iv ‖ tag ‖ ciphertext): PKCS#8 DER under
- * AES-256-GCM with a key derived from SECRET_KEY, and the kid as additional data, so a
- * database dump alone cannot sign, and a ciphertext moved onto another row does not open.
+ * Private keys are stored sealed (core/sealing.ts): PKCS#8 DER under AES-256-GCM with a key
+ * derived from SECRET_KEY, and the kid as additional data, so a database dump alone cannot
+ * sign, and a ciphertext moved onto another row does not open.
  */
-const SEALED_VERSION = 'v1.'
-const IV_BYTES = 12
-const TAG_BYTES = 16
-
-export function sealPrivateKey(encryptionKey: KeyObject, kid: string, privateKey: KeyObject) {
-  const iv = randomBytes(IV_BYTES)
-  const cipher = createCipheriv('aes-256-gcm', encryptionKey, iv).setAAD(Buffer.from(kid))
-  const der = privateKey.export({ format: 'der', type: 'pkcs8' })
-  const ciphertext = Buffer.concat([cipher.update(der), cipher.final()])
-  const sealed = Buffer.concat([iv, cipher.getAuthTag(), ciphertext])
-  return `${SEALED_VERSION}${sealed.toString('base64url')}`
-}
+export const sealPrivateKey = (encryptionKey: KeyObject, kid: string, privateKey: KeyObject) =>
+  seal(encryptionKey, kid, privateKey.export({ format: 'der', type: 'pkcs8' }))
 
 /** The private key sealed by `sealPrivateKey`; throws when the key, kid or text do not match. */
-export function openPrivateKey(encryptionKey: KeyObject, kid: string, sealed: string): KeyObject {
-  if (!sealed.startsWith(SEALED_VERSION)) throw new Error('unknown private key format')
-  const bytes = Buffer.from(sealed.slice(SEALED_VERSION.length), 'base64url')
-  if (bytes.length <= IV_BYTES + TAG_BYTES) throw new Error('private key ciphertext too short')
-  const decipher = createDecipheriv('aes-256-gcm', encryptionKey, bytes.subarray(0, IV_BYTES))
-  decipher.setAAD(Buffer.from(kid)).setAuthTag(bytes.subarray(IV_BYTES, IV_BYTES + TAG_BYTES))
-  const der = Buffer.concat([
-    decipher.update(bytes.subarray(IV_BYTES + TAG_BYTES)),
-    decipher.final(),
-  ])
-  return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
-}
+export const openPrivateKey = (encryptionKey: KeyObject, kid: string, sealed: string): KeyObject =>
+  createPrivateKey({ key: open(encryptionKey, kid, sealed), format: 'der', type: 'pkcs8' })

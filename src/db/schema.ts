@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import {
   type AnyPgColumn,
+  bigint,
   boolean,
   check,
   index,
@@ -33,6 +34,8 @@ export const users = pgTable(
     isActive: boolean('is_active').notNull().default(true),
     /** Access tokens issued before this instant are rejected (password change or reset). */
     tokensValidAfter: timestamptz('tokens_valid_after'),
+    /** A confirmed TOTP factor exists: login then asks for a code (set with it, in one transaction). */
+    mfaEnabled: boolean('mfa_enabled').notNull().default(false),
     createdAt: timestamptz('created_at').notNull().defaultNow(),
     updatedAt: timestamptz('updated_at').notNull().defaultNow(),
   },
@@ -133,6 +136,7 @@ export const sessionEndReasons = [
   'password_reset',
   'deactivated',
   'unverified',
+  'mfa_reset',
 ] as const
 export type SessionEndReason = (typeof sessionEndReasons)[number]
 
@@ -273,6 +277,70 @@ export const auditEvents = pgTable(
   ],
 )
 
+/**
+ * A user's TOTP factor: pending (an enrolment, until `expires_at`) until confirmed with a
+ * first code. One per user; a new enrolment replaces a pending one.
+ */
+export const totpFactors = pgTable(
+  'totp_factors',
+  {
+    userId: varchar('user_id', { length: 26 })
+      .primaryKey()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The secret sealed with AES-256-GCM under a key derived from SECRET_KEY (core/sealing.ts). */
+    secret: text('secret').notNull(),
+    /** Null while the enrolment is pending. */
+    confirmedAt: timestamptz('confirmed_at'),
+    /** When a pending enrolment lapses; null once confirmed. */
+    expiresAt: timestamptz('expires_at'),
+    /** The 30-second step of the last code accepted: that code and earlier ones are refused. */
+    lastStep: bigint('last_step', { mode: 'number' }),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check(
+      'totp_factors_pending_expires',
+      sql`(${t.confirmedAt} is null) = (${t.expiresAt} is not null)`,
+    ),
+  ],
+)
+
+/** Single-use recovery codes, stored as HMAC-SHA256 (core/mfa.ts); replaced as a set. */
+export const recoveryCodes = pgTable(
+  'recovery_codes',
+  {
+    userId: varchar('user_id', { length: 26 })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    codeHash: text('code_hash').notNull(),
+    usedAt: timestamptz('used_at'),
+  },
+  (t) => [primaryKey({ name: 'recovery_codes_pkey', columns: [t.userId, t.codeHash] })],
+)
+
+/**
+ * The second step of a login with MFA: the `mfa_token` a right password gets, stored as
+ * SHA-256. Single use, short-lived, and spent after a few wrong codes.
+ */
+export const mfaChallenges = pgTable(
+  'mfa_challenges',
+  {
+    id: varchar('id', { length: 26 }).primaryKey(),
+    userId: varchar('user_id', { length: 26 })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    tokenHash: text('token_hash').notNull(),
+    /** Tries of this token, counted before the code is compared. */
+    attempts: integer('attempts').notNull().default(0),
+    expiresAt: timestamptz('expires_at').notNull(),
+    usedAt: timestamptz('used_at'),
+  },
+  (t) => [
+    index('mfa_challenges_user_id_idx').on(t.userId),
+    index('mfa_challenges_expires_at_idx').on(t.expiresAt),
+  ],
+)
+
 export type UserRow = typeof users.$inferSelect
 export type NewUserRow = typeof users.$inferInsert
 export type OneTimeCodeRow = typeof oneTimeCodes.$inferSelect
@@ -281,3 +349,4 @@ export type SessionRow = typeof sessions.$inferSelect
 export type SigningKeyRow = typeof signingKeys.$inferSelect
 export type AuditEventRow = typeof auditEvents.$inferSelect
 export type NewAuditEventRow = typeof auditEvents.$inferInsert
+export type MfaChallengeRow = typeof mfaChallenges.$inferSelect

@@ -214,7 +214,7 @@ export function registerErrorHandlers(
       return reply
         .code(appError.status)
         .headers(appError.headers)
-        .send({ detail: detailOf(appError, request), code: appError.code })
+        .send({ detail: detailOf(appError, request), code: appError.code, ...appError.extra })
     }
     request.log.error({ err: error }, 'unexpected error')
     options.onUnexpected?.(error, request)

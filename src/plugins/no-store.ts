@@ -8,10 +8,18 @@ declare module 'fastify' {
 }
 
 /**
- * Tokens (RFC 6749 §5.1) and personal data (sessions and audit events hold addresses):
- * shapes no cache may keep.
+ * Tokens (RFC 6749 §5.1), secrets (a TOTP secret, recovery codes) and personal data
+ * (sessions and audit events hold addresses): shapes no cache may keep.
  */
-const PRIVATE_SHAPES = new Set(['TokenPair', 'User', 'UserList', 'SessionList', 'AuditEventList'])
+const PRIVATE_SHAPES = new Set([
+  'TokenPair',
+  'User',
+  'UserList',
+  'SessionList',
+  'AuditEventList',
+  'TotpEnrolment',
+  'RecoveryCodes',
+])
 
 function answersWithPrivateData(route: RouteOptions): boolean {
   const responses = Object.values(route.schema?.response ?? {}) as ({ $id?: unknown } | null)[]

@@ -18,6 +18,15 @@ import {
   HealthStatusSchema,
   ValidationErrorBodySchema,
 } from '../schemas/common.js'
+import {
+  ConfirmTotpBodySchema,
+  LoginErrorBodySchema,
+  MfaChangeBodySchema,
+  MfaVerifyBodySchema,
+  RecoveryCodesSchema,
+  StartTotpBodySchema,
+  TotpEnrolmentSchema,
+} from '../schemas/mfa.js'
 import { SessionListSchema } from '../schemas/sessions.js'
 import {
   ChangeEmailBodySchema,
@@ -51,6 +60,13 @@ const NAMED_SCHEMAS = [
   UserListSchema,
   SessionListSchema,
   AuditEventListSchema,
+  StartTotpBodySchema,
+  TotpEnrolmentSchema,
+  ConfirmTotpBodySchema,
+  MfaChangeBodySchema,
+  RecoveryCodesSchema,
+  MfaVerifyBodySchema,
+  LoginErrorBodySchema,
   TokenPairSchema,
   AcceptedSchema,
   ErrorBodySchema,

@@ -1,6 +1,7 @@
 import type { Db } from '../db/client.js'
 import { type AuditEventsRepository, createAuditEventsRepository } from './audit-events.js'
 import { type CleanupRepository, createCleanupRepository } from './cleanup.js'
+import { createMfaRepository, type MfaRepository } from './mfa.js'
 import { createOneTimeCodesRepository, type OneTimeCodesRepository } from './one-time-codes.js'
 import { createRefreshTokensRepository, type RefreshTokensRepository } from './refresh-tokens.js'
 import { createSessionsRepository, type SessionsRepository } from './sessions.js'
@@ -14,6 +15,7 @@ export interface Repositories {
   sessions: SessionsRepository
   oneTimeCodes: OneTimeCodesRepository
   signingKeys: SigningKeysRepository
+  mfa: MfaRepository
   cleanup: CleanupRepository
   auditEvents: AuditEventsRepository
   /**
@@ -32,6 +34,7 @@ export function createRepositories(db: Db): Repositories {
     sessions: createSessionsRepository(db),
     oneTimeCodes: createOneTimeCodesRepository(db),
     signingKeys: createSigningKeysRepository(db),
+    mfa: createMfaRepository(db),
     cleanup: createCleanupRepository(db),
     auditEvents: createAuditEventsRepository(db),
     transaction: (work) => db.transaction((tx) => work(createRepositories(tx))),

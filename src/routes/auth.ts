@@ -17,6 +17,7 @@ import {
   VerifyBodySchema,
 } from '../schemas/auth.js'
 import { errorResponses, noContent } from '../schemas/common.js'
+import { LoginUnauthorizedSchema } from '../schemas/mfa.js'
 import { toUserOut, UserOutSchema } from '../schemas/users.js'
 import type { TokenPair as IssuedPair } from '../services/auth.js'
 import type { Services } from '../services/index.js'
@@ -30,7 +31,7 @@ export interface AuthRoutesOptions {
 const ACCEPTED = { detail: 'If the account exists, an e-mail is on its way' }
 
 /** The contract's token pair (`Cache-Control: no-store` comes from plugins/no-store). */
-function tokenPair(pair: IssuedPair): TokenPair {
+export function tokenPair(pair: IssuedPair): TokenPair {
   return {
     access_token: pair.accessToken,
     refresh_token: pair.refreshToken,
@@ -127,14 +128,18 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
           operationId: 'login',
           security: [],
           description:
-            "JSON `{email, password}`, or the OAuth2 password form (`username`, `password`; `grant_type`, `scope`, `client_id`, `client_secret` and a Basic `Authorization` header are accepted and ignored) so Swagger UI's *Authorize* button works. Unknown e-mail and wrong password give the same `401`; only with the right password are `403 email_not_verified` and `403 inactive_user` told.",
+            "JSON `{email, password}`, or the OAuth2 password form (`username`, `password`; `grant_type`, `scope`, `client_id`, `client_secret` and a Basic `Authorization` header are accepted and ignored) so Swagger UI's *Authorize* button works. Unknown e-mail and wrong password give the same `401`; only with the right password are `403 email_not_verified` and `403 inactive_user` told. With two-factor authentication on, the right password answers `401 mfa_required` with an `mfa_token` for POST /auth/mfa/verify (also as OAuth2's `error`, which Swagger UI shows).",
           body: {
             content: {
               'application/json': { schema: LoginJsonBodySchema },
               'application/x-www-form-urlencoded': { schema: LoginFormBodySchema },
             },
           },
-          response: { 200: TokenPairSchema, ...errorResponses(401, 403, 422, 429) },
+          response: {
+            200: TokenPairSchema,
+            ...errorResponses(403, 422, 429),
+            401: LoginUnauthorizedSchema,
+          },
         },
       },
       async (request) => {

@@ -50,6 +50,8 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
     '/me',
     {
       preHandler: [authenticate],
+      // Reachable by an admin who must enrol in MFA first (REQUIRE_ADMIN_MFA).
+      config: { mfaEnrolment: true },
       schema: {
         tags: ['users'],
         summary: 'The signed-in user',

@@ -19,6 +19,7 @@ const USER_EXAMPLE = {
   role: 'user',
   is_verified: true,
   is_active: true,
+  mfa_enabled: false,
   created_at: '2026-11-25T10:00:00.000Z',
   updated_at: '2026-11-25T10:00:00.000Z',
 }
@@ -31,6 +32,7 @@ export const UserOutSchema = Type.Object(
     role: RoleSchema,
     is_verified: Type.Boolean(),
     is_active: Type.Boolean(),
+    mfa_enabled: Type.Boolean({ description: 'Two-factor authentication (TOTP) is on' }),
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.String({ format: 'date-time' }),
   },
@@ -51,6 +53,7 @@ export function toUserOut(row: UserRow): UserOut {
     role: row.role,
     is_verified: row.isVerified,
     is_active: row.isActive,
+    mfa_enabled: row.mfaEnabled,
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   }

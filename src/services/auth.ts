@@ -13,6 +13,7 @@ import { codeEmail, type Mailer } from '../mailer.js'
 import type { Repositories } from '../repositories/index.js'
 import type { RecordEvent } from './audit.js'
 import type { CodesService } from './codes.js'
+import type { MfaService } from './mfa.js'
 import {
   type AuthLogger,
   endSessions,
@@ -36,6 +37,8 @@ export interface AuthServiceDeps {
   logger: AuthLogger
   /** The audit log's writer: events go in the transaction of their change. */
   recordEvent: RecordEvent
+  /** The second step of a login when the account has MFA on. */
+  mfa: Pick<MfaService, 'challenge'>
   /** Derived from SECRET_KEY once, at start (core/keys.ts). */
   keys: Pick<DerivedKeys, 'logPseudonym'>
 }
@@ -52,10 +55,26 @@ export interface ResetPasswordInput {
   newPassword: string
 }
 
+const MFA_REQUIRED =
+  'Two-factor authentication required: send a code with this mfa_token to POST /auth/mfa/verify'
+
+/**
+ * A right password of an account with MFA on: the code goes to POST /auth/mfa/verify.
+ * `error` and `error_description` (RFC 6749 §5.2) are what OAuth2 clients such as Swagger
+ * UI's Authorize dialog show of a failed token request.
+ */
+const mfaRequired = (mfaToken: string) =>
+  new AppError(401, 'mfa_required', MFA_REQUIRED, { 'www-authenticate': 'Bearer' }, undefined, {
+    mfa_token: mfaToken,
+    error: 'mfa_required',
+    error_description: MFA_REQUIRED,
+  })
+
 const invalidCredentials = () => unauthorized('invalid_credentials', 'Incorrect email or password')
 
 export function createAuthService(deps: AuthServiceDeps) {
-  const { config, repositories, mailer, clock, sessions, logger, codes, keys, recordEvent } = deps
+  const { config, repositories, mailer, clock, sessions, logger, codes, keys, recordEvent, mfa } =
+    deps
   const { users } = repositories
   const ttlMinutes = Math.max(1, Math.round(config.codeTtlMs / 60_000))
 
@@ -159,6 +178,7 @@ export function createAuthService(deps: AuthServiceDeps) {
      * The password is checked first, and against a dummy hash for an unknown address, so
      * that neither timing nor the 403s below tell a caller without it whether it exists.
      * The throttle counts the attempt whether or not the account exists, for the same reason.
+     * Only a right password learns that the account has MFA on (`401 mfa_required`).
      */
     async login(
       emailInput: string,
@@ -201,6 +221,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         await loginFailed(user.id, { reason: 'email_not_verified' }, context)
         throw new AppError(403, 'email_not_verified', 'Email not verified')
       }
+      if (user.mfaEnabled) throw mfaRequired(await mfa.challenge(user))
       // Records login.succeeded in the transaction that starts the session.
       return sessions.start(user, context)
     },

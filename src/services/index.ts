@@ -10,6 +10,7 @@ import { type AuthLogger, createAuthService } from './auth.js'
 import { createCodesService } from './codes.js'
 import { createEmailChangeService } from './email-change.js'
 import { createKeyStore, type KeyStoreLogger } from './key-store.js'
+import { createMfaService } from './mfa.js'
 import { createSessionsService } from './sessions.js'
 import { createSigningKeysService } from './signing-keys.js'
 import { createTokensService } from './tokens.js'
@@ -104,6 +105,15 @@ export function createServices(deps: ServiceDeps) {
     recordEvent,
     onReuseDetected: () => metrics?.reuseDetections.inc(),
   })
+  const mfa = createMfaService({
+    keys,
+    repositories,
+    mailer,
+    clock,
+    sessions,
+    logger: log,
+    recordEvent,
+  })
   const auth = createAuthService({
     config,
     keys,
@@ -112,6 +122,7 @@ export function createServices(deps: ServiceDeps) {
     clock,
     sessions,
     codes,
+    mfa,
     logger: log,
     recordEvent,
   })
@@ -128,6 +139,7 @@ export function createServices(deps: ServiceDeps) {
   return {
     tokens,
     auth,
+    mfa,
     users: usersService,
     sessions: userSessions,
     emailChange,

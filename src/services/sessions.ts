@@ -151,13 +151,20 @@ export function createSessionsService(deps: SessionsServiceDeps) {
   }
 
   return {
-    /** A login: a new session, stamped with where it came from, and its first pair. */
-    async start(user: UserRow, context?: RequestContext): Promise<TokenPair> {
+    /**
+     * A login: a new session, stamped with where it came from, and its first pair. Within
+     * `outer`'s transaction when given (a savepoint), so it commits with the caller's change.
+     */
+    async start(
+      user: UserRow,
+      context?: RequestContext,
+      outer: Repositories = repositories,
+    ): Promise<TokenPair> {
       const id = newId()
       // Signed first: when no key can sign (a 503), nothing is stored for nothing.
       const access = tokens.issueAccessToken(user, id)
       const now = clock.now()
-      return repositories.transaction(async (tx) => {
+      return outer.transaction(async (tx) => {
         const session = await tx.sessions.insert({
           id,
           userId: user.id,

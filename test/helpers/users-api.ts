@@ -37,6 +37,7 @@ export const userJson = (row: MadeUser) => ({
   role: row.role,
   is_verified: row.isVerified,
   is_active: row.isActive,
+  mfa_enabled: row.mfaEnabled,
   created_at: row.createdAt.toISOString(),
   updated_at: row.updatedAt.toISOString(),
 })

@@ -32,6 +32,7 @@ describe('POST /auth/signup', () => {
       role: 'user',
       is_verified: false,
       is_active: true,
+      mfa_enabled: false,
       created_at: expect.stringMatching(ISO),
       updated_at: expect.stringMatching(ISO),
     })

@@ -2,10 +2,14 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { newId } from '../../src/core/ids.js'
 import { verifyPassword } from '../../src/core/security.js'
 import { createDatabase, type Database } from '../../src/db/client.js'
 import { runMigrations } from '../../src/db/migrate.js'
+import { totpFactors } from '../../src/db/schema.js'
+import { createSessionsRepository } from '../../src/repositories/sessions.js'
 import { createUsersRepository } from '../../src/repositories/users.js'
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js'
 import { makeUser } from '../helpers/factories.js'
@@ -202,3 +206,48 @@ function readUntil(child: ChildProcess, pattern: RegExp): Promise<string> {
     child.once('exit', (code) => reject(new Error(`server exited (${code}):\n${output}`)))
   })
 }
+
+describe('npm run cli -- mfa-reset', SLOW, () => {
+  it("turns a user's MFA off and ends their sessions; an unknown e-mail is an error", async () => {
+    const seeded = await withDatabase(async (database) => {
+      const user = await makeUser(database.db, { role: 'admin', mfaEnabled: true })
+      await database.db.insert(totpFactors).values({
+        userId: user.id,
+        secret: 'v1.sealed-elsewhere',
+        confirmedAt: new Date(),
+      })
+      const now = new Date()
+      await createSessionsRepository(database.db).insert({
+        id: newId(),
+        userId: user.id,
+        createdAt: now,
+        lastUsedAt: now,
+        expiresAt: new Date(now.getTime() + 3_600_000),
+      })
+      return user
+    })
+    // One at a time: two children cannot open one embedded database together.
+    const reset = await cli('mfa-reset', '--email', seeded.email.toUpperCase())
+    const unknown = await cli('mfa-reset', '--email', 'nobody-here@example.com')
+    const missing = await cli('mfa-reset')
+    expect(reset.code).toBe(0)
+    expect(reset.stdout).toBe(
+      `two-factor authentication off and sessions ended: ${seeded.email} (${seeded.id})\n`,
+    )
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('error: no user with the e-mail nobody-here@example.com')
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain('error: mfa-reset needs --email')
+    await withDatabase(async (database) => {
+      const user = await createUsersRepository(database.db).findById(seeded.id)
+      expect(user?.mfaEnabled).toBe(false)
+      const factors = await database.db
+        .select()
+        .from(totpFactors)
+        .where(eq(totpFactors.userId, seeded.id))
+      expect(factors).toEqual([])
+      const sessions = await createSessionsRepository(database.db).listLive(seeded.id, new Date())
+      expect(sessions).toEqual([])
+    })
+  })
+})

@@ -50,6 +50,12 @@ const CONTRACT: Record<string, 'public' | 'bearer'> = {
   'delete /users/{id}/sessions': 'bearer',
   'get /users/me/security-events': 'bearer',
   'get /audit-events': 'bearer',
+  'post /users/me/mfa/totp': 'bearer',
+  'post /users/me/mfa/totp/confirm': 'bearer',
+  'post /users/me/mfa/totp/disable': 'bearer',
+  'post /users/me/mfa/recovery-codes': 'bearer',
+  'delete /users/{id}/mfa': 'bearer',
+  'post /auth/mfa/verify': 'public',
   'get /health/live': 'public',
   'get /health/ready': 'public',
   'get /metrics': 'public',
@@ -309,8 +315,18 @@ describe('the OpenAPI document', () => {
     const responses = (login?.responses ?? {}) as Record<string, ResponseObject>
     const exampleCode = (status: string) =>
       (responses[status]?.content?.['application/json']?.example as { code?: string })?.code
-    expect(exampleCode('401')).toBe('invalid_token')
+    expect(exampleCode('403')).toBe('forbidden')
     expect(exampleCode('429')).toBe('rate_limited')
+    // Login's 401 has two shapes, each its own example.
+    const examples = responses['401']?.content?.['application/json']?.examples ?? {}
+    expect(
+      Object.values(examples).map((example) => (example as { value: { code: string } }).value.code),
+    ).toEqual(['invalid_credentials', 'mfa_required'])
+    const verify = operations().find((o) => o.key === 'post /auth/mfa/verify')?.operation
+    const verifyResponses = (verify?.responses ?? {}) as Record<string, ResponseObject>
+    expect(
+      (verifyResponses['401']?.content?.['application/json']?.example as { code?: string })?.code,
+    ).toBe('invalid_token')
   })
 
   it('documents the contract headers: WWW-Authenticate on 401, Retry-After on 429', () => {

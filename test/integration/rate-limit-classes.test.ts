@@ -21,6 +21,7 @@ interface Operation {
 interface Schema {
   $ref?: string
   properties?: Record<string, unknown>
+  required?: string[]
 }
 type Document = {
   paths: Record<string, Record<string, Operation>>
@@ -54,6 +55,23 @@ const mailsOrChecksACode = (document: Document, operation: Operation) =>
   operation.security?.length !== 0 &&
   bodyFields(document, operation).some((field) => field === 'new_email' || field === 'code')
 
+/** A route whose body must carry a secret to check: a password, a second factor, its token. */
+const checksASecret = (document: Document, operation: Operation) =>
+  requiredBodyFields(document, operation).some((field) =>
+    ['current_password', 'code', 'mfa_token'].includes(field),
+  )
+
+/** The properties every media type of the body requires, `$ref`s followed. */
+function requiredBodyFields(document: Document, operation: Operation): string[] {
+  const resolve = (schema: Schema): Schema =>
+    schema.$ref
+      ? resolve(document.components.schemas[schema.$ref.split('/').pop() ?? ''] ?? {})
+      : schema
+  return Object.values(operation.requestBody?.content ?? {}).flatMap(
+    ({ schema }) => resolve(schema).required ?? [],
+  )
+}
+
 describe('the request limit of every route in the OpenAPI document', () => {
   let t: TestApp
   beforeAll(async () => {
@@ -61,7 +79,7 @@ describe('the request limit of every route in the OpenAPI document', () => {
   })
   afterAll(() => t.close())
 
-  it('is AUTH_RATE_LIMIT_MAX on each public route taking an e-mail address, none on the probes', async () => {
+  it('is AUTH_RATE_LIMIT_MAX on each public route taking an e-mail address and each route checking a password or code, none on the probes', async () => {
     const document = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json<Document>()
     const actual: Record<string, unknown> = {}
     const expected: Record<string, unknown> = {}
@@ -71,7 +89,9 @@ describe('the request limit of every route in the OpenAPI document', () => {
       for (const [method, operation] of Object.entries(methods)) {
         const route = `${method.toUpperCase()} ${path}`
         const isStrict =
-          takesAnAccountsAddress(document, operation) || mailsOrChecksACode(document, operation)
+          takesAnAccountsAddress(document, operation) ||
+          mailsOrChecksACode(document, operation) ||
+          checksASecret(document, operation)
         if (isStrict) strict.push(operation.operationId)
         expected[route] = path.startsWith('/health/') ? undefined : isStrict ? '2' : '50'
         const response = await t.app.inject({
@@ -96,6 +116,11 @@ describe('the request limit of every route in the OpenAPI document', () => {
         'resetPassword',
         'requestEmailChange',
         'confirmEmailChange',
+        'startTotpEnrolment',
+        'confirmTotpEnrolment',
+        'disableMfa',
+        'regenerateRecoveryCodes',
+        'verifyMfa',
       ]),
     )
     expect(actual['POST /auth/refresh']).toBe('50')

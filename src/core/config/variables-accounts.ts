@@ -1,4 +1,4 @@
-import { duration, email, integer, oneOf, password, text, url } from './parsers.js'
+import { boolean, duration, email, integer, oneOf, password, text, url } from './parsers.js'
 import { variable } from './variable.js'
 
 export const E_MAIL = {
@@ -109,5 +109,16 @@ export const FIRST_ADMIN = {
     parse: password,
     secret: true,
     example: '',
+  }),
+}
+
+export const MFA = {
+  /** Admins must turn on two-factor authentication before using their rights. */
+  requireAdminMfa: variable({
+    env: 'REQUIRE_ADMIN_MFA',
+    parse: boolean,
+    default: 'false',
+    doc: 'true: an admin without two-factor authentication can reach only GET /users/me and the enrolment routes (POST /users/me/mfa/totp, …/confirm) until enrolled; every other authenticated route answers 403 mfa_enrolment_required.',
+    summary: 'admins must enrol in two-factor authentication first',
   }),
 }

@@ -1,5 +1,5 @@
 import type { Variable } from './variable.js'
-import { E_MAIL, FIRST_ADMIN, LIMITS } from './variables-accounts.js'
+import { E_MAIL, FIRST_ADMIN, LIMITS, MFA } from './variables-accounts.js'
 import { BACKGROUND_WORK, DATABASE, ERROR_REPORTING, HTTP, RUNTIME } from './variables-service.js'
 import { TOKENS } from './variables-tokens.js'
 
@@ -16,6 +16,7 @@ export const SECTIONS = [
   { title: 'limits', variables: LIMITS },
   { title: 'HTTP', variables: HTTP },
   { title: 'first admin', variables: FIRST_ADMIN },
+  { title: 'two-factor authentication', variables: MFA },
   { title: 'error reporting', variables: ERROR_REPORTING },
 ] as const
 
@@ -28,6 +29,7 @@ export const VARIABLES = {
   ...LIMITS,
   ...HTTP,
   ...FIRST_ADMIN,
+  ...MFA,
   ...ERROR_REPORTING,
 }
 

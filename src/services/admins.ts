@@ -8,6 +8,7 @@ import { isUniqueViolation } from '../db/errors.js'
 import type { UserRow } from '../db/schema.js'
 import type { Repositories } from '../repositories/index.js'
 import type { UsersRepository } from '../repositories/users.js'
+import type { RecordEvent } from './audit.js'
 import { endSessions } from './sessions.js'
 
 /** An admin who can log in: only these count for the last-admin rule. */
@@ -22,8 +23,31 @@ export function createAdminBootstrap(deps: {
   config: Readonly<Pick<Config, 'bcryptRounds' | 'firstAdminEmail' | 'firstAdminPassword'>>
   repositories: Repositories
   clock: Clock
+  /** The audit log's writer; no actor: an operator at start or at the CLI. */
+  recordEvent: RecordEvent
 }) {
-  const { config, repositories, clock } = deps
+  const { config, repositories, clock, recordEvent } = deps
+
+  /** The events of a bootstrap: the account made, or what changed on the existing one. */
+  async function recordBootstrap(
+    tx: Repositories,
+    before: UserRow | undefined,
+    user: UserRow,
+    source: 'first_admin' | 'create_admin',
+  ) {
+    const event = { userId: user.id, actorId: null }
+    if (!before) {
+      await recordEvent(tx, { type: 'user.signed_up', ...event, details: { source } })
+      return
+    }
+    const fields = (['role', 'isVerified', 'isActive'] as const)
+      .filter((field) => before[field] !== user[field])
+      .map((field) => ({ role: 'role', isVerified: 'is_verified', isActive: 'is_active' })[field])
+    if (fields.length > 0) {
+      await recordEvent(tx, { type: 'user.updated', ...event, details: { fields, source } })
+    }
+    await recordEvent(tx, { type: 'password.changed', ...event, details: { source } })
+  }
 
   /** Creates, or promotes and re-keys, a verified active admin; call under the admin-set lock. */
   async function upsertAdmin(repo: UsersRepository, email: string, passwordHash: string) {
@@ -38,7 +62,7 @@ export function createAdminBootstrap(deps: {
         isVerified: true,
         verifiedAt: now,
       })
-      return { user, action: 'created' as const }
+      return { user, before: undefined, action: 'created' as const }
     }
     // The password is replaced too: whoever registered this address first must not
     // inherit admin rights with a password the operator does not know.
@@ -50,10 +74,11 @@ export function createAdminBootstrap(deps: {
     })
     if (!user) throw notFound('User not found')
     const action = isActiveVerifiedAdmin(existing) ? ('updated' as const) : ('promoted' as const)
-    return { user, action }
+    return { user, before: existing, action }
   }
 
   async function bootstrapAdmin(email: string, password: string, onlyIfNoAdmin: boolean) {
+    const source = onlyIfNoAdmin ? 'first_admin' : 'create_admin'
     assertValidEmail('email', email)
     assertValidPassword('password', password)
     const normalised = normaliseEmail(email)
@@ -63,10 +88,11 @@ export function createAdminBootstrap(deps: {
         const repo = tx.users
         await repo.lockAdminSet()
         if (onlyIfNoAdmin && (await repo.countActiveVerifiedAdmins()) > 0) return null
-        const result = await upsertAdmin(repo, normalised, passwordHash)
+        const { before, ...result } = await upsertAdmin(repo, normalised, passwordHash)
         if (result.action !== 'created') {
           await endSessions(tx, { userId: result.user.id }, 'password_changed', clock.now())
         }
+        await recordBootstrap(tx, before, result.user, source)
         return result
       })
     } catch (error) {

@@ -344,6 +344,30 @@ describe('events of user management', () => {
   })
 })
 
+describe('admins made by the operator', () => {
+  it('create-admin records the account made, or the promotion and the new password', async () => {
+    const password = 'operator-chosen-pass-1'
+    const made = await t.services.users.createOrPromoteAdmin(uniqueEmail('boss'), password)
+    expect(made.action).toBe('created')
+    expect(await onlyEvent('user.signed_up', made.user.id)).toMatchObject({
+      actorId: null,
+      ip: null,
+      details: { source: 'create_admin' },
+    })
+
+    const user = await makeUser(t)
+    const promoted = await t.services.users.createOrPromoteAdmin(user.email, password)
+    expect(promoted.action).toBe('promoted')
+    expect(await onlyEvent('user.updated', user.id)).toMatchObject({
+      actorId: null,
+      details: { fields: ['role'], source: 'create_admin' },
+    })
+    const changed = await onlyEvent('password.changed', user.id)
+    expect(changed.actorId).toBeNull()
+    expectNoSecrets(changed, [password])
+  })
+})
+
 describe('signing-key events', () => {
   it('rotation and revocation from the CLI or scheduler have no actor', async () => {
     const rotation = await t.services.signingKeys.rotate()
@@ -438,6 +462,38 @@ describe('an event and its change commit together', () => {
       t.db.update(auditEvents).set({ type: 'user.deleted' }).where(eq(auditEvents.id, row.id)),
     ).rejects.toThrow()
     expect((await onlyEvent('user.updated', user.id)).id).toBe(row.id)
+  })
+})
+
+describe('the client address', () => {
+  it('is the forwarded one only from a trusted proxy (TRUST_PROXY)', async () => {
+    const behindProxy = await createTestApp({ TRUST_PROXY: '10.0.0.0/8' })
+    try {
+      const login = (remoteAddress: string, email: string) =>
+        behindProxy.app.inject({
+          method: 'POST',
+          url: '/auth/login',
+          remoteAddress,
+          payload: { email, password: 'wrong-password-42' },
+          headers: { 'x-forwarded-for': '203.0.113.9' },
+        })
+      const viaProxy = await makeUser(behindProxy)
+      const direct = await makeUser(behindProxy)
+      expect((await login('10.1.2.3', viaProxy.email)).statusCode).toBe(401)
+      expect((await login('198.51.100.4', direct.email)).statusCode).toBe(401)
+      const ipOf = async (userId: string) => {
+        const rows = await behindProxy.db
+          .select({ ip: auditEvents.ip })
+          .from(auditEvents)
+          .where(and(eq(auditEvents.type, 'login.failed'), eq(auditEvents.userId, userId)))
+        return rows.map((row) => row.ip)
+      }
+      expect(await ipOf(viaProxy.id)).toEqual(['203.0.113.9'])
+      // Anyone may send the header: from a client that is not the proxy, it is ignored.
+      expect(await ipOf(direct.id)).toEqual(['198.51.100.4'])
+    } finally {
+      await behindProxy.close()
+    }
   })
 })
 

@@ -40,6 +40,10 @@ export function tokenPair(pair: IssuedPair): TokenPair {
   }
 }
 
+/**
+ * Long on purpose: one registration per route (schema, config, a handler of a few lines
+ * that maps the body to a service call), so the routes read as a table in path order.
+ */
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (
   app,
   { services, loginThrottleFor },

@@ -14,7 +14,10 @@ const security = [{ OAuth2PasswordBearer: [] }]
 const ENDS_AT_ONCE =
   "An ended session's refresh tokens are revoked and its access tokens get `401` from the next request on, on every instance."
 
-/** Sessions (logins) of the signed-in user and, for admins, of any user; under `/users`. */
+/**
+ * Sessions (logins) of the signed-in user and, for admins, of any user; under `/users`.
+ * Long on purpose, like the other route plugins: one registration per route, in path order.
+ */
 export const sessionsRoutes: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = async (
   app,
   { services },

@@ -70,7 +70,10 @@ export function createKeyServices(deps: {
   return { signingKeys, keyStore }
 }
 
-/** The one place where repositories and services are wired; the app, worker and CLI share it. */
+/**
+ * The one place where repositories and services are wired; the app, worker and CLI share it.
+ * Long on purpose: a flat list of constructions in dependency order, no logic.
+ */
 export function createServices(deps: ServiceDeps) {
   const { config, database, mailer, clock, metrics } = deps
   const log = deps.logger ?? silentLogger

@@ -38,6 +38,9 @@ export interface KeyStoreDeps {
  * database. It reloads every KEY_REFRESH_INTERVAL, at once when a change is NOTIFYed
  * (rotation, revocation), and when a token names a kid it does not know yet (at most
  * every few seconds).
+ *
+ * One closure rather than smaller functions: the snapshot, the opened keys, the timer and
+ * the listener are state that signing, verifying, `start` and `stop` share.
  */
 export function createKeyStore(deps: KeyStoreDeps) {
   const { config, clock, logger } = deps

@@ -5,7 +5,9 @@ import { join } from 'node:path'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.js'
+import { authHeaders, type MadeUser, makeUser } from '../helpers/factories.js'
 import { codeFrom } from '../helpers/smtp.js'
+import { enrolTotp } from '../helpers/totp.js'
 
 /**
  * Swagger UI and ReDoc as a person uses them: Debian's Chromium, headless, against the real
@@ -20,6 +22,8 @@ const PASSWORD = 'a long and unusual passphrase'
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost'])
 
 let t: TestApp
+/** An account with two-factor authentication on. */
+let mfaUser: MadeUser
 let baseUrl: string
 let profileDir: string
 let context: BrowserContext
@@ -79,6 +83,8 @@ beforeAll(async () => {
   const { port } = t.app.server.address() as AddressInfo
   baseUrl = `http://127.0.0.1:${port}`
   await createVerifiedUser()
+  mfaUser = await makeUser(t)
+  await enrolTotp(t, await authHeaders(t, mfaUser), mfaUser.password)
   mkdirSync(SCREENSHOTS, { recursive: true })
   profileDir = mkdtempSync(join(tmpdir(), 'coffee-chromium-'))
   context = await chromium.launchPersistentContext(profileDir, {
@@ -146,6 +152,43 @@ describe('Swagger UI at /docs', () => {
       .poll(() => operation.locator('.curl-command').textContent())
       .toContain('Authorization: Bearer ey')
     await operation.screenshot({ path: join(SCREENSHOTS, 'docs-users-me.png') })
+    await page.close()
+    await expectNothingLeftTheMachine()
+  }, 90_000)
+})
+
+describe('Swagger UI with two-factor authentication', () => {
+  it('answers the Authorize form of an MFA account with mfa_required, shown in the dialog', async () => {
+    const page = await newPage()
+    await page.goto(`${baseUrl}/docs`)
+    await page.locator('.scheme-container button.authorize').click()
+    const dialog = page.locator('.dialog-ux .modal-ux')
+    // The profile may remember the first test's login: log that one out first.
+    await dialog.locator('.auth-btn-wrapper').waitFor()
+    const logout = dialog.locator('.auth-btn-wrapper button', { hasText: 'Logout' })
+    if ((await logout.count()) > 0) await logout.click()
+    await dialog.locator('#oauth_username').fill(mfaUser.email)
+    await dialog.locator('#oauth_password').fill(mfaUser.password)
+    const login = page.waitForResponse(
+      (response) =>
+        response.url().endsWith('/auth/login') && response.request().method() === 'POST',
+    )
+    await dialog.locator('.auth-btn-wrapper button.authorize').click()
+    const answer = await login
+    expect(answer.status()).toBe(401)
+    expect(await answer.json()).toMatchObject({
+      code: 'mfa_required',
+      mfa_token: expect.any(String),
+      error: 'mfa_required',
+    })
+    // Swagger UI shows OAuth2's `error` and `error_description` of a refused token request.
+    await expect.poll(() => dialog.locator('.errors').textContent()).toContain('mfa_required')
+    await expect
+      .poll(() => dialog.locator('.errors').textContent())
+      .toContain('POST /auth/mfa/verify')
+    // Not signed in: the dialog still offers Authorize, not Logout.
+    expect(await dialog.locator('.auth-btn-wrapper').textContent()).toContain('Authorize')
+    await page.screenshot({ path: join(SCREENSHOTS, 'docs-mfa-required.png') })
     await page.close()
     await expectNothingLeftTheMachine()
   }, 90_000)

@@ -1,4 +1,4 @@
-import { and, eq, gt, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, eq, gt, isNotNull, isNull, lt, lte, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.js'
 import { type MfaChallengeRow, mfaChallenges, recoveryCodes, totpFactors } from '../db/schema.js'
 
@@ -115,7 +115,19 @@ export function createMfaRepository(db: Db) {
       return row?.count ?? 0
     },
 
-    async insertChallenge(values: typeof mfaChallenges.$inferInsert): Promise<void> {
+    /**
+     * Stores a new challenge and drops the user's spent ones (used or expired), so the table
+     * holds only live challenges without a cleanup pass: a few per user at most.
+     */
+    async insertChallenge(values: typeof mfaChallenges.$inferInsert, now: Date): Promise<void> {
+      await db
+        .delete(mfaChallenges)
+        .where(
+          and(
+            eq(mfaChallenges.userId, values.userId),
+            or(isNotNull(mfaChallenges.usedAt), lte(mfaChallenges.expiresAt, ts(now))),
+          ),
+        )
       await db.insert(mfaChallenges).values(values)
     },
 

@@ -244,12 +244,12 @@ export function createMfaService(deps: MfaServiceDeps) {
     async challenge(user: UserRow): Promise<string> {
       const id = newId()
       const secret = randomBytes(32).toString('base64url')
-      await repositories.mfa.insertChallenge({
-        id,
-        userId: user.id,
-        tokenHash: hashToken(secret),
-        expiresAt: new Date(clock.now().getTime() + CHALLENGE_TTL_MS),
-      })
+      const now = clock.now()
+      const expiresAt = new Date(now.getTime() + CHALLENGE_TTL_MS)
+      await repositories.mfa.insertChallenge(
+        { id, userId: user.id, tokenHash: hashToken(secret), expiresAt },
+        now,
+      )
       return `${id}.${secret}`
     },
 

@@ -245,13 +245,18 @@ describe('login with MFA on', () => {
     expect(right.json()).toEqual(INVALID_MFA_TOKEN)
   })
 
-  it('lets the token live 5 minutes', async () => {
+  it('lets the token live 5 minutes; spent tokens are dropped at the next login', async () => {
     const { user, secret } = await mfaUser()
     const token = await mfaToken(user)
     t.clock.advance(5 * 60_000 + 1)
     const late = await verify({ mfa_token: token, code: totpAt(secret, t.clock.now()) })
     expect(late.statusCode).toBe(401)
     expect(late.json()).toEqual(INVALID_MFA_TOKEN)
+    const fresh = await mfaToken(user)
+    const rows = await t.database.db.query.mfaChallenges.findMany({
+      where: (challenges, { eq }) => eq(challenges.userId, user.id),
+    })
+    expect(rows.map((row) => row.id)).toEqual([fresh.split('.')[0]])
   })
 
   it('refuses unknown and altered tokens with 401 invalid_token', async () => {

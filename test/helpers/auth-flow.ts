@@ -1,12 +1,9 @@
 import { expect } from 'vitest'
 import type { TestApp } from './app.js'
-import { uniqueEmail } from './factories.js'
+import { PASSWORD, uniqueEmail } from './factories.js'
 import { codeFrom } from './smtp.js'
 
-/** A password that is not in the common-password list. */
-export const PASSWORD = 'brewed-arabica-42-crema'
-
-export { uniqueEmail } from './factories.js'
+export { PASSWORD, uniqueEmail } from './factories.js'
 
 export const postJson = (t: TestApp, url: string, payload: unknown) =>
   t.app.inject({ method: 'POST', url, payload: payload as Record<string, unknown> })

@@ -10,7 +10,10 @@ import { createUsersRepository } from '../../src/repositories/users.js'
 import type { TestApp } from './app.js'
 
 /** A password no common-password list holds; every factory user gets it unless told otherwise. */
-const DEFAULT_PASSWORD = 'factory horse battery staple'
+/** A password that is not in the common-password list: every test user's, unless one says otherwise. */
+export const PASSWORD = 'brewed-arabica-42-crema'
+/** Another such password, for changes and resets. */
+export const NEW_PASSWORD = 'steamed-oat-milk-flat-white'
 
 let sequence = 0
 /** Unique across test files running in parallel, and readable in a failure message. */
@@ -28,7 +31,7 @@ export async function makeUser(
   overrides: Partial<NewUserRow> & { password?: string } = {},
 ): Promise<MadeUser> {
   const db = 'app' in target ? target.db : target
-  const { password = DEFAULT_PASSWORD, ...columns } = overrides
+  const { password = PASSWORD, ...columns } = overrides
   const isVerified = columns.isVerified ?? true
   const row = await createUsersRepository(db).insert({
     id: newId(),

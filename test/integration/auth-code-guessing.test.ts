@@ -13,11 +13,11 @@ import {
   uniqueEmail,
   verifiedUser,
 } from '../helpers/auth-flow.js'
+import { NEW_PASSWORD } from '../helpers/factories.js'
 import { codeFrom } from '../helpers/smtp.js'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
-const NEW_PASSWORD = 'cortado-with-a-twist-17'
 
 /** Six digits other than `code`. */
 const otherCode = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, '0')

@@ -10,6 +10,7 @@ import {
   uniqueEmail,
   verifiedUser,
 } from '../helpers/auth-flow.js'
+import { NEW_PASSWORD } from '../helpers/factories.js'
 import { codeFrom } from '../helpers/smtp.js'
 
 let t: TestApp
@@ -18,7 +19,6 @@ beforeAll(async () => {
 })
 afterAll(() => t.close())
 
-const NEW_PASSWORD = 'steamed-oat-milk-flat-white'
 const accepted = { detail: 'If the account exists, an e-mail is on its way' }
 
 const me = (accessToken: string) =>

@@ -10,7 +10,7 @@ import { runCleanup } from '../../src/services/cleanup.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
 import { login, postJson, refresh, signup } from '../helpers/auth-flow.js'
 import { testServerUrl } from '../helpers/database.js'
-import { authHeaders, makeAdmin, uniqueEmail } from '../helpers/factories.js'
+import { authHeaders, makeAdmin, NEW_PASSWORD, uniqueEmail } from '../helpers/factories.js'
 import { codeFrom } from '../helpers/smtp.js'
 
 // docker-compose.yml runs the API and the worker as their own role, made by
@@ -93,7 +93,7 @@ describe("the API's database role (docker-compose.yml)", () => {
     const reset = await postJson(t, '/auth/password/reset', {
       email,
       code: resetCode,
-      new_password: 'steamed-oat-milk-flat-white',
+      new_password: NEW_PASSWORD,
     })
     expect(reset.statusCode).toBe(204)
 

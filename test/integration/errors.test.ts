@@ -1,7 +1,7 @@
 import bcrypt from 'bcrypt'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.js'
-import { authHeaders, makeAdmin, uniqueEmail } from '../helpers/factories.js'
+import { authHeaders, makeAdmin, PASSWORD, uniqueEmail } from '../helpers/factories.js'
 
 /** The error model of the contract: `{detail, code}`, and FastAPI-style 422 lists. */
 let t: TestApp
@@ -12,7 +12,6 @@ beforeAll(async () => {
 })
 afterAll(() => t.close())
 
-const PASSWORD = 'a perfectly fine passphrase'
 const signup = (payload: string, contentType = 'application/json') =>
   t.app.inject({
     method: 'POST',

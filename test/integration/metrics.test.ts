@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.js'
+import { PASSWORD } from '../helpers/factories.js'
 import { metricValue, parseMetrics } from '../helpers/metrics.js'
 import { codeFrom } from '../helpers/smtp.js'
 
-const PASSWORD = 'steamed-milk-foam-77'
 let t: TestApp
 let counter = 0
 const email = () => `metrics-${++counter}-${Date.now()}@example.com`

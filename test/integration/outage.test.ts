@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/core/config.js'
 import { createDatabase, type Database } from '../../src/db/client.js'
 import { runMigrations } from '../../src/db/migrate.js'
 import { createTestClock, TEST_SECRET } from '../helpers/app.js'
+import { PASSWORD } from '../helpers/factories.js'
 import { startPrivatePostgres } from '../helpers/private-postgres.js'
 import { codeFrom, type SmtpInbox, startSmtpServer } from '../helpers/smtp.js'
 
@@ -12,7 +13,6 @@ import { codeFrom, type SmtpInbox, startSmtpServer } from '../helpers/smtp.js'
  * Runs the same scenario in every project: it always uses its own PostgreSQL server, which
  * it stops and starts, never the shared one.
  */
-const PASSWORD = 'cortado-on-oat-milk-5'
 const UNAVAILABLE = {
   detail: 'Service temporarily unavailable, try again later',
   code: 'service_unavailable',

@@ -2,9 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.js'
+import { NEW_PASSWORD, PASSWORD } from '../helpers/factories.js'
 import { expectRateLimited, redisUrl } from '../helpers/limits.js'
-
-const PASSWORD = 'flat-white-double-shot-9'
 
 let counter = 0
 const uniqueEmail = () => `limits-${++counter}-${randomBytes(3).toString('hex')}@example.com`
@@ -129,7 +128,6 @@ describe('the request limit of every route in the OpenAPI document', () => {
 })
 
 const INVALID_CODE = { detail: 'Invalid or expired code', code: 'invalid_code' }
-const NEW_PASSWORD = 'macchiato-on-the-rocks-3'
 const verifyBody = () => ({ email: uniqueEmail(), code: '123456' })
 const resetBody = () => ({ email: uniqueEmail(), code: '123456', new_password: NEW_PASSWORD })
 

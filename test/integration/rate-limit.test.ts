@@ -2,11 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.js'
+import { PASSWORD } from '../helpers/factories.js'
 import { expectRateLimited, INVALID_CREDENTIALS, redisUrl } from '../helpers/limits.js'
 import { freePort } from '../helpers/process.js'
 import { codeFrom } from '../helpers/smtp.js'
-
-const PASSWORD = 'flat-white-double-shot-9'
 
 let counter = 0
 const uniqueEmail = () => `limits-${++counter}-${randomBytes(3).toString('hex')}@example.com`

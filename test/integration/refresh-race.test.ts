@@ -5,7 +5,13 @@ import { refreshTokens } from '../../src/db/schema.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
 import { invalidToken, login, postJson, refresh, type Tokens } from '../helpers/auth-flow.js'
 import { testServerUrl } from '../helpers/database.js'
-import { authHeaders, type MadeUser, makeAdmin, makeUser } from '../helpers/factories.js'
+import {
+  authHeaders,
+  type MadeUser,
+  makeAdmin,
+  makeUser,
+  NEW_PASSWORD,
+} from '../helpers/factories.js'
 import { codeFrom } from '../helpers/smtp.js'
 
 // A refresh spends its token and inserts the next one in one transaction. Under READ
@@ -23,7 +29,6 @@ afterAll(() => t.close())
 // Before the fix, PostgreSQL lost the race within the first few rounds, every run.
 const ROUNDS = testServerUrl === null ? 3 : 12
 const SESSIONS = 8
-const NEW_PASSWORD = 'steamed-oat-milk-flat-white'
 
 const me = (accessToken: string) =>
   t.app.inject({

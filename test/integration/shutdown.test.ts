@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TEST_SECRET } from '../helpers/app.js'
+import { PASSWORD } from '../helpers/factories.js'
 import { parseMetrics } from '../helpers/metrics.js'
 import { startPrivatePostgres } from '../helpers/private-postgres.js'
 import { freePort, type LogRecord, spawnLogged } from '../helpers/process.js'
@@ -13,7 +14,6 @@ import { codeFrom, type SmtpInbox, startSmtpServer } from '../helpers/smtp.js'
  * The real entry point as a child process, on a PostgreSQL server of the test's own in every
  * project: a fresh embedded database takes a minute to create on a busy machine.
  */
-const PASSWORD = 'macchiato-with-caramel-3'
 /** Each test starts a real server: tsx compiles the sources and migrations run first. */
 const SPAWN_TIMEOUT_MS = 120_000
 let inbox: SmtpInbox

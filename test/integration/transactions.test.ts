@@ -12,7 +12,7 @@ import {
   uniqueEmail,
   verifiedUser,
 } from '../helpers/auth-flow.js'
-import { makeUser } from '../helpers/factories.js'
+import { makeUser, NEW_PASSWORD } from '../helpers/factories.js'
 import { failingInTransaction } from '../helpers/failing-repositories.js'
 import { codeFrom } from '../helpers/smtp.js'
 
@@ -64,7 +64,7 @@ describe('a failure inside a transaction leaves nothing half-done', () => {
     const session = await login(t, user.email, user.password)
     expect((await postJson(t, '/auth/password/forgot', { email: user.email })).statusCode).toBe(202)
     const code = codeFrom(await t.inbox.waitForMessage(user.email, 2))
-    const newPassword = 'steamed-oat-milk-flat-white'
+    const newPassword = NEW_PASSWORD
 
     // The code is used up and the password set; revoking the sessions fails.
     const injected = failingInTransaction(real(), 'sessions', 'end')

@@ -12,6 +12,7 @@ import {
   type MadeUser,
   makeAdmin,
   makeUser,
+  NEW_PASSWORD,
   uniqueEmail,
 } from '../helpers/factories.js'
 import { failingInTransaction } from '../helpers/failing-repositories.js'
@@ -20,7 +21,6 @@ import { codeFrom } from '../helpers/smtp.js'
 
 const MINUTE = 60_000
 const WRONG = 'not-the-password-77'
-const NEW_PASSWORD = 'ristretto-after-midnight-5'
 const EMAIL_TAKEN = { detail: 'Email already registered', code: 'email_taken' }
 const WRONG_CURRENT_PASSWORD = {
   code: 'invalid_credentials',

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { forbidden, unauthorized } from '../core/errors.js'
 import type { UserRow } from '../db/schema.js'
 import type { TokensService } from '../services/tokens.js'
@@ -14,8 +14,12 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/-]+=*)$/i
 
-/** Route guard: verifies the bearer access token and loads the user and its session (one query). */
-export function createAuthenticate(tokens: TokensService): preHandlerAsyncHookHandler {
+/**
+ * Route guard (an `onRequest` hook): verifies the bearer access token and loads the user and
+ * its session in one query. It runs before the body is read, so an anonymous caller gets
+ * `401` without the server parsing its body or telling it the route's body rules.
+ */
+export function createAuthenticate(tokens: TokensService): onRequestAsyncHookHandler {
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply) {
     const header = request.headers.authorization
     if (header === undefined) throw unauthorized('not_authenticated', 'Not authenticated')

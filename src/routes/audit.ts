@@ -39,7 +39,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditRoutesOptions> = async 
   app.get(
     '/audit-events',
     {
-      preHandler: [authenticate, requireAdmin],
+      onRequest: [authenticate, requireAdmin],
       schema: {
         tags: ['audit'],
         summary: 'Audit log (admin)',
@@ -66,7 +66,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditRoutesOptions> = async 
   app.get(
     '/users/me/security-events',
     {
-      preHandler: [authenticate],
+      onRequest: [authenticate],
       schema: {
         tags: ['users'],
         summary: 'My security events',

@@ -40,7 +40,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<MfaRoutesOptions> = async (
   app.post(
     '/users/me/mfa/totp',
     {
-      preHandler: [authenticate],
+      onRequest: [authenticate],
       config: { requestLimit: 'strict', mfaEnrolment: true },
       schema: {
         tags: ['users'],
@@ -65,7 +65,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<MfaRoutesOptions> = async (
   app.post(
     '/users/me/mfa/totp/confirm',
     {
-      preHandler: [authenticate],
+      onRequest: [authenticate],
       config: { requestLimit: 'strict', mfaEnrolment: true },
       schema: {
         tags: ['users'],
@@ -91,7 +91,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<MfaRoutesOptions> = async (
   app.post(
     '/users/me/mfa/totp/disable',
     {
-      preHandler: [authenticate],
+      onRequest: [authenticate],
       config: { requestLimit: 'strict' },
       schema: {
         tags: ['users'],
@@ -118,7 +118,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<MfaRoutesOptions> = async (
   app.post(
     '/users/me/mfa/recovery-codes',
     {
-      preHandler: [authenticate],
+      onRequest: [authenticate],
       config: { requestLimit: 'strict' },
       schema: {
         tags: ['users'],
@@ -145,7 +145,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<MfaRoutesOptions> = async (
   app.delete(
     '/users/:id/mfa',
     {
-      preHandler: [authenticate, requireAdmin],
+      onRequest: [authenticate, requireAdmin],
       schema: {
         tags: ['users'],
         summary: "Reset a user's MFA (admin)",

@@ -13,7 +13,6 @@ export type ErrorCode =
   | 'not_authenticated'
   | 'forbidden'
   | 'not_found'
-  | 'method_not_allowed'
   | 'last_admin'
   | 'mfa_required'
   | 'mfa_already_enabled'

@@ -20,7 +20,7 @@ export type LogRecord = Record<string, unknown> & { msg?: string }
  * A child process whose JSON log lines (stdout) are collected, so a test can wait for "the
  * server received the request" instead of sleeping.
  */
-export function spawnLogged(command: string, args: string[], env: Record<string, string>) {
+export function spawnLogged(command: string, args: string[], env: NodeJS.ProcessEnv) {
   const child: ChildProcess = spawn(command, args, {
     cwd: process.cwd(),
     env: { ...process.env, ...env },

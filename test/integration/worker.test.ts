@@ -1,17 +1,17 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { newId } from '../../src/core/ids.js'
 import { createDatabase, type Db } from '../../src/db/client.js'
 import { runMigrations } from '../../src/db/migrate.js'
 import { type NewUserRow, refreshTokens, sessions, users } from '../../src/db/schema.js'
 import { TEST_SECRET } from '../helpers/app.js'
 import { createTestDatabase, testServerUrl } from '../helpers/database.js'
+import { spawnLogged } from '../helpers/process.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const HOUR = 3_600_000
@@ -92,53 +92,22 @@ async function userIds(db: Db): Promise<string[]> {
   return rows.map((row) => row.id)
 }
 
-/** Starts an entry point and collects its JSON log lines. */
+/** Starts an entry point (killed after the test) and collects its JSON log lines. */
 function start(script: string, env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const lines: Array<Record<string, unknown>> = []
-  let stderr = ''
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    try {
-      lines.push(JSON.parse(line))
-    } catch {
-      lines.push({ msg: line })
-    }
-  })
-  child.stderr.on('data', (chunk) => {
-    stderr += String(chunk)
-  })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  const child = spawnLogged(process.execPath, ['--import', 'tsx', script], env)
   children.push(child)
-  return {
-    child,
-    lines,
-    exited,
-    async waitForLine(match: (line: Record<string, unknown>) => boolean) {
-      await vi.waitFor(
-        () => {
-          if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${stderr}`)
-          expect(lines.some(match), stderr).toBe(true)
-        },
-        { timeout: SLOW, interval: 100 },
-      )
-      return lines.find(match)
-    },
-  }
+  return child
 }
 
-const children: ChildProcess[] = []
+const children: ReturnType<typeof spawnLogged>[] = []
 // One database for the file: creating an on-disk PGlite directory costs seconds each time.
 let target: Target
 beforeAll(async () => {
   target = await createTarget()
 }, SLOW)
 afterAll(() => target.drop())
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL')
+afterEach(async () => {
+  await Promise.all(children.splice(0).map((child) => child.kill()))
 })
 
 const isRound = (line: Record<string, unknown>) => typeof line.durationMs === 'number'
@@ -153,7 +122,10 @@ describe('npm run worker', () => {
       ])
 
       const worker = start('src/worker.ts', baseEnv(target))
-      const round = await worker.waitForLine((line) => isRound(line) && line.unverifiedUsers === 1)
+      const round = await worker.waitForLog(
+        (line) => isRound(line) && line.unverifiedUsers === 1,
+        SLOW,
+      )
       expect(round).toMatchObject({
         codes: 0,
         codeSends: 0,
@@ -166,8 +138,8 @@ describe('npm run worker', () => {
       )
 
       worker.child.kill('SIGTERM')
-      expect(await worker.exited).toBe(0)
-      expect(worker.lines.some((line) => line.msg === 'stopped')).toBe(true)
+      expect((await worker.exited).code).toBe(0)
+      expect(worker.records.some((line) => line.msg === 'stopped')).toBe(true)
       const remaining = await target.withDb(userIds)
       expect(remaining).toEqual([verified])
       expect(remaining).not.toContain(stale)
@@ -229,9 +201,9 @@ describe('npm start', () => {
         HOST: '127.0.0.1',
         RUN_SCHEDULER: 'true',
       })
-      await server.waitForLine((line) => isRound(line) && line.unverifiedUsers === 1)
+      await server.waitForLog((line) => isRound(line) && line.unverifiedUsers === 1, SLOW)
       server.child.kill('SIGTERM')
-      expect(await server.exited).toBe(0)
+      expect((await server.exited).code).toBe(0)
       expect(await target.withDb(userIds)).toEqual([])
     },
     SLOW,

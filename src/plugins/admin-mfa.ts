@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import { AppError } from '../core/errors.js'
 
 declare module 'fastify' {
@@ -16,7 +16,7 @@ const enrolFirst = () =>
   )
 
 /** After the route's own guards: `request.user` is set only where `authenticate` ran. */
-const requireAdminMfa: preHandlerAsyncHookHandler = async function requireAdminMfa(
+const requireAdminMfa: onRequestAsyncHookHandler = async function requireAdminMfa(
   request: FastifyRequest,
 ) {
   // Decorated as null (app.ts) and set only by the guard.
@@ -34,7 +34,8 @@ const requireAdminMfa: preHandlerAsyncHookHandler = async function requireAdminM
 export function registerAdminMfaRule(app: FastifyInstance, config: { requireAdminMfa: boolean }) {
   if (!config.requireAdminMfa) return
   app.addHook('onRoute', (route) => {
-    const own = route.preHandler === undefined ? [] : [route.preHandler].flat()
-    route.preHandler = [...own, requireAdminMfa]
+    // onRequest, after `authenticate` (also onRequest): refused before the body is read.
+    const own = route.onRequest === undefined ? [] : [route.onRequest].flat()
+    route.onRequest = [...own, requireAdminMfa]
   })
 }

@@ -54,7 +54,7 @@ describe('the Prometheus endpoint', () => {
     const missing = await t.app.inject({ method: 'GET', url: `/no/such/${id}` })
     expect(missing.statusCode).toBe(404)
     const invalid = await t.app.inject({ method: 'GET', url: '/users/not-a-ulid' })
-    expect(invalid.statusCode).toBe(422)
+    expect(invalid.statusCode).toBe(401)
     const response = await t.app.inject({ method: 'GET', url: '/metrics' })
     expect(response.body).not.toContain(id)
     expect(response.body).not.toContain('not-a-ulid')
@@ -66,7 +66,7 @@ describe('the Prometheus endpoint', () => {
     })
     expect(samples).toContainEqual({
       name: 'http_requests_total',
-      labels: { route: '/users/:id', method: 'GET', status_code: '422' },
+      labels: { route: '/users/:id', method: 'GET', status_code: '401' },
       value: 1,
     })
   })

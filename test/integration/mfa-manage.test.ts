@@ -193,6 +193,15 @@ describe('REQUIRE_ADMIN_MFA', () => {
     })
     const sessions = await strict.app.inject({ method: 'GET', url: '/users/me/sessions', headers })
     expect(sessions.statusCode).toBe(403)
+    // Refused before the body is read: a body the route would reject changes nothing.
+    const patch = await strict.app.inject({
+      method: 'PATCH',
+      url: `/users/${admin.id}`,
+      headers,
+      payload: { role: 'emperor' },
+    })
+    expect(patch.statusCode).toBe(403)
+    expect(patch.json().code).toBe('mfa_enrolment_required')
     expect((await me(strict, headers)).statusCode).toBe(200)
     await enrolTotp(strict, headers, admin.password)
     expect((await list()).statusCode).toBe(200)

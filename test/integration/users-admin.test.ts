@@ -177,14 +177,11 @@ describe('an admin deleting an account', () => {
 })
 
 describe('the last active admin', () => {
-  it('can be neither demoted, deactivated nor deleted, even by themself', async () => {
+  it('can be neither un-verified, demoted, deactivated nor deleted, even by themself (unverified and inactive admins do not count)', async () => {
     const admin = await makeAdmin(t)
+    await makeAdmin(t, { isVerified: false, verifiedAt: null }) // cannot log in: does not count
     await makeAdmin(t, { isActive: false }) // an inactive admin does not count
-    for (const body of [
-      { role: 'user' },
-      { is_active: false },
-      { role: 'user', is_active: false },
-    ]) {
+    for (const body of [{ is_verified: false }, { role: 'user' }, { is_active: false }]) {
       const response = await call('PATCH', `/users/${admin.id}`, admin, body)
       expect(response.statusCode).toBe(409)
       expect(response.json()).toEqual(LAST_ADMIN)
@@ -195,6 +192,7 @@ describe('the last active admin', () => {
     expect(await createUsersRepository(t.db).findById(admin.id)).toMatchObject({
       role: 'admin',
       isActive: true,
+      isVerified: true,
     })
   })
 

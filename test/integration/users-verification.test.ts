@@ -89,25 +89,6 @@ describe('a user whose verification an admin withdrew', () => {
 })
 
 describe('the last-admin rule counts verified admins only', () => {
-  it('keeps the last active verified admin from un-verifying, demoting, deactivating or deleting itself', async () => {
-    const admin = await makeAdmin(t)
-    await makeAdmin(t, { isVerified: false, verifiedAt: null }) // cannot log in: does not count
-    await makeAdmin(t, { isActive: false })
-    for (const body of [{ is_verified: false }, { role: 'user' }, { is_active: false }]) {
-      const response = await call('PATCH', `/users/${admin.id}`, admin, body)
-      expect(response.statusCode).toBe(409)
-      expect(response.json()).toEqual(LAST_ADMIN)
-    }
-    const deletion = await call('DELETE', `/users/${admin.id}`, admin)
-    expect(deletion.statusCode).toBe(409)
-    expect(deletion.json()).toEqual(LAST_ADMIN)
-    expect(await createUsersRepository(t.db).findById(admin.id)).toMatchObject({
-      role: 'admin',
-      isActive: true,
-      isVerified: true,
-    })
-  })
-
   it('lets an admin un-verify itself once another admin is verified', async () => {
     const admin = await makeAdmin(t)
     const other = await makeAdmin(t, { isVerified: false, verifiedAt: null })

@@ -48,7 +48,7 @@ function expectTokenResponse(response: Awaited<ReturnType<typeof form>>, userId:
   })
 }
 
-describe('POST /auth/login with JSON', () => {
+describe('logging in with a JSON body', () => {
   it('returns a token pair, not cacheable', async () => {
     const user = await verifiedUser(t)
     const response = await postJson(t, '/auth/login', {
@@ -132,7 +132,7 @@ describe('POST /auth/login with JSON', () => {
   })
 })
 
-describe('POST /auth/login with the OAuth2 password form', () => {
+describe('logging in with the OAuth2 password form', () => {
   it('logs in with username and password', async () => {
     const user = await verifiedUser(t)
     expectTokenResponse(await form({ username: user.email, password: user.password }), user.id)
@@ -210,7 +210,7 @@ describe('POST /auth/login with the OAuth2 password form', () => {
   })
 })
 
-describe('OpenAPI', () => {
+describe('the auth routes in the OpenAPI document', () => {
   it('documents every /auth route with examples, the form login and the OAuth2 flow', async () => {
     const document = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json()
     const routes = [

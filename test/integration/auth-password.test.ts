@@ -156,7 +156,7 @@ describe('password reset', () => {
   })
 })
 
-describe('POST /auth/password/forgot', () => {
+describe('asking for a password reset code', () => {
   it('answers 202 for an unknown address and sends it nothing', async () => {
     const unknown = uniqueEmail('nobody')
     const response = await postJson(t, '/auth/password/forgot', { email: unknown })
@@ -177,7 +177,7 @@ describe('POST /auth/password/forgot', () => {
   })
 })
 
-describe('the whole flow', () => {
+describe('an account from sign-up to logout', () => {
   it('signup → verify → login (JSON and form) → refresh → reuse detection → logout', async () => {
     const email = uniqueEmail('flow')
     const { code } = await signup(t, email)

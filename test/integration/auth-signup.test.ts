@@ -15,7 +15,7 @@ const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 /** Six digits other than `code`. */
 const otherCode = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, '0')
 
-describe('POST /auth/signup', () => {
+describe('signing up', () => {
   it('creates an unverified user, normalises the e-mail and mails a code over SMTP', async () => {
     const email = uniqueEmail('ana')
     const response = await postJson(t, '/auth/signup', {
@@ -173,7 +173,7 @@ describe('POST /auth/signup', () => {
   })
 })
 
-describe('POST /auth/verify', () => {
+describe('verifying an e-mail address with its code', () => {
   it('verifies with the mailed code, then answers 409 already_verified', async () => {
     const email = uniqueEmail()
     const { id, code } = await signup(t, email)
@@ -257,7 +257,7 @@ describe('POST /auth/verify', () => {
   )
 })
 
-describe('POST /auth/verify/resend', () => {
+describe('sending the verification code again', () => {
   it('mails a new code that replaces the old one', async () => {
     const email = uniqueEmail()
     const { code: first } = await signup(t, email)

@@ -203,7 +203,7 @@ describe('access tokens', () => {
   })
 })
 
-describe('POST /auth/refresh', () => {
+describe('refreshing a token pair', () => {
   it('spends the token and returns a new, uncacheable pair', async () => {
     const { user, tokens } = await freshSession()
     const response = await refresh(t, tokens.refresh_token)
@@ -303,7 +303,7 @@ describe('POST /auth/refresh', () => {
   })
 })
 
-describe('POST /auth/logout', () => {
+describe('logging out', () => {
   it('revokes the login, so neither its token nor earlier ones refresh', async () => {
     const { user, tokens } = await freshSession()
     const other = await login(t, user.email, user.password)
@@ -338,7 +338,7 @@ describe('keys derived from SECRET_KEY', () => {
   })
 })
 
-describe('JWT_ALGORITHM=HS256', () => {
+describe('tokens signed with HS256 (JWT_ALGORITHM=HS256)', () => {
   let hs: TestApp
   beforeAll(async () => {
     hs = await createTestApp({ JWT_ALGORITHM: 'HS256' })

@@ -60,6 +60,12 @@ export function createMetrics(options: MetricsOptions = {}) {
       labelNames: ['purpose'] as const,
       registers,
     }),
+    auditEvents: new Counter({
+      name: 'audit_events_total',
+      help: 'Audit events committed, by type',
+      labelNames: ['type'] as const,
+      registers,
+    }),
     cleanupDeletions: new Counter({
       name: 'cleanup_deletions_total',
       help: 'Rows deleted by the cleanup job, by kind (unverified_users, codes, code_sends, sessions, refresh_tokens, audit_events)',

@@ -24,10 +24,16 @@ export interface Repositories {
    * already in a transaction, it opens a savepoint.
    */
   transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T>
+  /**
+   * Runs `effect` once the data written so far is committed: after the outermost
+   * transaction commits (never if it, or the savepoint it was asked in, rolls back), or at
+   * once outside a transaction. For effects that must not count what did not happen (metrics).
+   */
+  afterCommit(effect: () => void): void
 }
 
 /** The repositories over `db`; the services are wired with one bundle (services/index.ts). */
-export function createRepositories(db: Db): Repositories {
+export function createRepositories(db: Db, committed: (() => void)[] | null = null): Repositories {
   return {
     users: createUsersRepository(db),
     refreshTokens: createRefreshTokensRepository(db),
@@ -37,6 +43,17 @@ export function createRepositories(db: Db): Repositories {
     mfa: createMfaRepository(db),
     cleanup: createCleanupRepository(db),
     auditEvents: createAuditEventsRepository(db),
-    transaction: (work) => db.transaction((tx) => work(createRepositories(tx))),
+    async transaction(work) {
+      const effects: (() => void)[] = []
+      const result = await db.transaction((tx) => work(createRepositories(tx, effects)))
+      // A savepoint's effects wait for the transaction around it.
+      if (committed) committed.push(...effects)
+      else for (const effect of effects) effect()
+      return result
+    },
+    afterCommit(effect) {
+      if (committed) committed.push(effect)
+      else effect()
+    },
   }
 }

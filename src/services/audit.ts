@@ -42,13 +42,17 @@ const DEFAULT_PAGE_SIZE = 20
 
 /** Writes an event through `tx`: the repositories of the transaction making the change. */
 export type RecordEvent = (
-  tx: Pick<Repositories, 'auditEvents'>,
+  tx: Pick<Repositories, 'auditEvents' | 'afterCommit'>,
   event: AuditEvent,
   context?: RequestContext,
 ) => Promise<void>
 
 /** The writing half alone, for services that hold no repository bundle (signing keys). */
-export function createEventRecorder(clock: Clock): RecordEvent {
+export function createEventRecorder(
+  clock: Clock,
+  /** Told of each event once it is committed (the per-type metric). */
+  onCommitted?: (type: AuditEventType) => void,
+): RecordEvent {
   return async (tx, event, context) => {
     await tx.auditEvents.insert({
       id: newId(),
@@ -61,6 +65,7 @@ export function createEventRecorder(clock: Clock): RecordEvent {
       requestId: context?.requestId ?? null,
       details: { ...event.details },
     })
+    if (onCommitted) tx.afterCommit(() => onCommitted(event.type))
   }
 }
 
@@ -68,9 +73,13 @@ export function createEventRecorder(clock: Clock): RecordEvent {
  * The audit log. `record` writes through the repositories it is given, which are those of
  * the transaction making the change: the event commits with the change or not at all.
  */
-export function createAuditLog(deps: { repositories: Repositories; clock: Clock }) {
+export function createAuditLog(deps: {
+  repositories: Repositories
+  clock: Clock
+  onCommitted?: (type: AuditEventType) => void
+}) {
   const { repositories } = deps
-  const record = createEventRecorder(deps.clock)
+  const record = createEventRecorder(deps.clock, deps.onCommitted)
 
   async function list(input: ListAuditEventsInput): Promise<AuditEventPage> {
     const limit = input.limit ?? DEFAULT_PAGE_SIZE

@@ -1,3 +1,4 @@
+import type { AuditEventType } from '../core/audit-events.js'
 import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import { type DerivedKeys, keysFor } from '../core/keys.js'
@@ -45,6 +46,8 @@ export function createKeyServices(deps: {
   keys?: Readonly<DerivedKeys>
   /** Made over `database` when omitted. */
   repositories?: Repositories
+  /** The per-type audit metric, where there is one. */
+  onAuditEvent?: (type: AuditEventType) => void
 }) {
   const { config, database, clock } = deps
   const logger = deps.logger ?? silentLogger
@@ -55,7 +58,7 @@ export function createKeyServices(deps: {
     clock,
     encryptionKey: keys.signingKeySealing,
     logger,
-    recordEvent: createEventRecorder(clock),
+    recordEvent: createEventRecorder(clock, deps.onAuditEvent),
   })
   // Loaded by start() (buildApp); the worker and CLI never verify, so never start it.
   const keyStore = createKeyStore({
@@ -79,6 +82,7 @@ export function createServices(deps: ServiceDeps) {
   const log = deps.logger ?? silentLogger
   // One bundle: its prepared statements are made once, and every transaction is opened from it.
   const repositories = deps.repositories ?? createRepositories(database.db)
+  const onAuditEvent = metrics && ((type: AuditEventType) => metrics.auditEvents.inc({ type }))
   // Derived once here, at start: HKDF is not for every request.
   const keys = keysFor(config.secretKey)
   const { signingKeys, keyStore } = createKeyServices({
@@ -88,8 +92,9 @@ export function createServices(deps: ServiceDeps) {
     logger: log,
     keys,
     repositories,
+    onAuditEvent,
   })
-  const audit = createAuditLog({ repositories, clock })
+  const audit = createAuditLog({ repositories, clock, onCommitted: onAuditEvent })
   const recordEvent = audit.record
   const tokens = createTokensService({ config, clock, users: repositories.users, keys: keyStore })
   const codes = createCodesService({

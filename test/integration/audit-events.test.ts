@@ -6,6 +6,7 @@ import { unthrottled } from '../../src/core/login-throttle.js'
 import { MAX_USER_AGENT_LENGTH } from '../../src/core/request-context.js'
 import { type AuditEventRow, auditEvents } from '../../src/db/schema.js'
 import type { Mailer } from '../../src/mailer.js'
+import { createMetrics } from '../../src/metrics.js'
 import { createRepositories, type Repositories } from '../../src/repositories/index.js'
 import { runCleanup } from '../../src/services/cleanup.js'
 import { createServices } from '../../src/services/index.js'
@@ -13,6 +14,7 @@ import { createTestApp, TEST_SECRET, type TestApp } from '../helpers/app.js'
 import { PASSWORD, uniqueEmail } from '../helpers/auth-flow.js'
 import { authHeaders, makeAdmin, makeUser } from '../helpers/factories.js'
 import { failingInTransaction } from '../helpers/failing-repositories.js'
+import { metricValue } from '../helpers/metrics.js'
 import { codeFrom } from '../helpers/smtp.js'
 
 // Each security event is written in the transaction of its change, with who did it, from
@@ -395,14 +397,50 @@ describe('signing-key events', () => {
 /** These tests fail before any e-mail would go out. */
 const noMail: Mailer = { send: async () => {}, dispatch: () => {}, close: async () => {} }
 
-const servicesOver = (repositories: Repositories) =>
+const servicesOver = (repositories: Repositories, metrics = createMetrics()) =>
   createServices({
     config: t.config,
     database: t.database,
     mailer: noMail,
     clock: t.clock,
     repositories,
+    metrics,
   })
+
+describe('audit_events_total', () => {
+  const signedUp = async (metrics: ReturnType<typeof createMetrics>) =>
+    (await metrics.auditEvents.get()).values.find((v) => v.labels.type === 'user.signed_up')
+      ?.value ?? 0
+
+  it('counts each committed event by type in /metrics', async () => {
+    const labels = { type: 'user.signed_up' }
+    const before = await metricValue(t, 'audit_events_total', labels)
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/auth/signup',
+      payload: { email: uniqueEmail(), password: PASSWORD },
+    })
+    expect(response.statusCode).toBe(201)
+    expect(await metricValue(t, 'audit_events_total', labels)).toBe(before + 1)
+  })
+
+  it('never counts an event whose transaction rolled back', async () => {
+    const metrics = createMetrics()
+    const injected = failingInTransaction(createRepositories(t.db), 'auditEvents', 'insert', 1, {
+      after: true,
+    })
+    const failing = servicesOver(injected.repositories, metrics)
+    await expect(failing.auth.signup({ email: uniqueEmail(), password: PASSWORD })).rejects.toBe(
+      injected.failure,
+    )
+    expect(await signedUp(metrics)).toBe(0)
+    await servicesOver(createRepositories(t.db), metrics).auth.signup({
+      email: uniqueEmail(),
+      password: PASSWORD,
+    })
+    expect(await signedUp(metrics)).toBe(1)
+  })
+})
 
 describe('an event and its change commit together', () => {
   const failingAfterEvent = () =>

@@ -173,7 +173,8 @@ const commands: Record<string, Command> = {
       console.log(
         `cleanup: ${counts.unverifiedUsers} unverified users, ${counts.codes} codes, ` +
           `${counts.codeSends} code send records, ${counts.sessions} sessions, ` +
-          `${counts.refreshTokens} refresh tokens, ${counts.auditEvents} audit events ` +
+          `${counts.refreshTokens} refresh tokens, ${counts.auditEvents} audit events, ` +
+          `${counts.mfaChallenges} MFA challenges, ${counts.mfaEnrolments} MFA enrolments ` +
           `deleted in ${durationMs} ms`,
       )
       return 0

@@ -68,7 +68,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     }),
     cleanupDeletions: new Counter({
       name: 'cleanup_deletions_total',
-      help: 'Rows deleted by the cleanup job, by kind (unverified_users, codes, code_sends, sessions, refresh_tokens, audit_events)',
+      help: 'Rows deleted by the cleanup job, by kind (unverified_users, codes, code_sends, sessions, refresh_tokens, audit_events, mfa_challenges, mfa_enrolments)',
       labelNames: ['kind'] as const,
       registers,
     }),

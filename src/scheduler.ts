@@ -89,7 +89,7 @@ export function createScheduler(deps: SchedulerDeps) {
         const { counts, durationMs, interrupted } = outcome
         deps.logger.info(
           { ...counts, durationMs, interrupted },
-          `cleanup: ${counts.unverifiedUsers} unverified users, ${counts.codes} codes, ${counts.codeSends} code send records, ${counts.sessions} sessions, ${counts.refreshTokens} refresh tokens, ${counts.auditEvents} audit events deleted in ${durationMs} ms`,
+          `cleanup: ${counts.unverifiedUsers} unverified users, ${counts.codes} codes, ${counts.codeSends} code send records, ${counts.sessions} sessions, ${counts.refreshTokens} refresh tokens, ${counts.auditEvents} audit events, ${counts.mfaChallenges} MFA challenges, ${counts.mfaEnrolments} MFA enrolments deleted in ${durationMs} ms`,
         )
       }
     } catch (error) {

@@ -302,6 +302,10 @@ export const totpFactors = pgTable(
       'totp_factors_pending_expires',
       sql`(${t.confirmedAt} is null) = (${t.expiresAt} is not null)`,
     ),
+    // The cleanup job scans only pending enrolments by expiry.
+    index('totp_factors_pending_expires_at_idx')
+      .on(t.expiresAt)
+      .where(sql`${t.confirmedAt} is null`),
   ],
 )
 

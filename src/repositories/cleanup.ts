@@ -1,11 +1,13 @@
-import { and, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, gte, inArray, isNotNull, isNull, lt, lte, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/client.js'
 import {
   auditEvents,
   codeSends,
+  mfaChallenges,
   oneTimeCodes,
   refreshTokens,
   sessions,
+  totpFactors,
   users,
 } from '../db/schema.js'
 
@@ -131,6 +133,52 @@ export function createCleanupRepository(db: Db) {
         .delete(auditEvents)
         .where(inArray(auditEvents.id, batch))
         .returning({ id: auditEvents.id })
+      return rows.length
+    },
+
+    /**
+     * MFA login challenges (`mfa_token`) that can no longer be used: expired, used, or out of
+     * tries (`maxAttempts` wrong codes). The expiry is what the index serves; used or
+     * exhausted ones are few, since a challenge lives minutes.
+     */
+    async deleteStaleMfaChallenges(now: Date, maxAttempts: number, limit: number): Promise<number> {
+      const batch = db
+        .select({ id: mfaChallenges.id })
+        .from(mfaChallenges)
+        .where(
+          or(
+            lte(mfaChallenges.expiresAt, now),
+            isNotNull(mfaChallenges.usedAt),
+            gte(mfaChallenges.attempts, maxAttempts),
+          ),
+        )
+        .limit(limit)
+        .for('update', { skipLocked: true })
+      const rows = await db
+        .delete(mfaChallenges)
+        .where(inArray(mfaChallenges.id, batch))
+        .returning({ id: mfaChallenges.id })
+      return rows.length
+    },
+
+    /**
+     * Pending TOTP enrolments past their expiry (never confirmed in time), by the partial
+     * index totp_factors_pending_expires_at_idx. A confirmed factor has no expiry and is
+     * never matched: the `confirmed_at is null` condition is repeated in the delete.
+     */
+    async deleteLapsedMfaEnrolments(now: Date, limit: number): Promise<number> {
+      const lapsed = and(isNull(totpFactors.confirmedAt), lte(totpFactors.expiresAt, now))
+      const batch = db
+        .select({ userId: totpFactors.userId })
+        .from(totpFactors)
+        .where(lapsed)
+        .orderBy(totpFactors.expiresAt)
+        .limit(limit)
+        .for('update', { skipLocked: true })
+      const rows = await db
+        .delete(totpFactors)
+        .where(and(inArray(totpFactors.userId, batch), lapsed))
+        .returning({ userId: totpFactors.userId })
       return rows.length
     },
   }

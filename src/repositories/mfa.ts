@@ -116,8 +116,8 @@ export function createMfaRepository(db: Db) {
     },
 
     /**
-     * Stores a new challenge and drops the user's spent ones (used or expired), so the table
-     * holds only live challenges without a cleanup pass: a few per user at most.
+     * Stores a new challenge and drops the user's spent ones (used or expired): a few per user
+     * at most. The cleanup job purges those of users who do not log in again.
      */
     async insertChallenge(values: typeof mfaChallenges.$inferInsert, now: Date): Promise<void> {
       await db

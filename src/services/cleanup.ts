@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import type { Repositories } from '../repositories/index.js'
 import { CODE_LIMITS } from './codes.js'
+import { CHALLENGE_MAX_WRONG } from './mfa.js'
 
 const CLEANUP_BATCH_SIZE = 1_000
 
@@ -12,6 +13,8 @@ export type CleanupKind =
   | 'sessions'
   | 'refreshTokens'
   | 'auditEvents'
+  | 'mfaChallenges'
+  | 'mfaEnrolments'
 type CleanupCounts = Record<CleanupKind, number>
 
 /** snake_case names of the kinds, for metric labels and logs read by people. */
@@ -22,6 +25,8 @@ export const CLEANUP_KIND_LABELS: Readonly<Record<CleanupKind, string>> = {
   sessions: 'sessions',
   refreshTokens: 'refresh_tokens',
   auditEvents: 'audit_events',
+  mfaChallenges: 'mfa_challenges',
+  mfaEnrolments: 'mfa_enrolments',
 }
 
 export interface CleanupResult {
@@ -57,7 +62,9 @@ export interface CleanupOptions {
  * One cleanup round: never-verified accounts older than UNVERIFIED_USER_TTL, then expired
  * or used codes (once their wrong tries no longer count), records of codes sent that no
  * longer throttle, then expired sessions (with their refresh tokens), expired or revoked
- * refresh tokens, then audit events older than AUDIT_RETENTION. Each batch is its own
+ * refresh tokens, audit events older than AUDIT_RETENTION, then MFA login challenges that
+ * expired, were used or ran out of tries, and TOTP enrolments left unconfirmed past their
+ * expiry (a confirmed factor is never touched). Each batch is its own
  * statement (autocommit), so a million stale rows never hold locks longer than one batch does.
  * Callable from any script that has a database (the benchmark uses it directly).
  */
@@ -96,6 +103,8 @@ export function createCleanupService(deps: CleanupDeps) {
         sessions: 0,
         refreshTokens: 0,
         auditEvents: 0,
+        mfaChallenges: 0,
+        mfaEnrolments: 0,
       }
       // Users first: their cascades shrink the two tables that follow.
       counts.unverifiedUsers = await drain(
@@ -130,6 +139,16 @@ export function createCleanupService(deps: CleanupDeps) {
       counts.auditEvents = await drain(
         'auditEvents',
         () => repository.deleteAuditEventsBefore(eventsBefore, batchSize),
+        signal,
+      )
+      counts.mfaChallenges = await drain(
+        'mfaChallenges',
+        () => repository.deleteStaleMfaChallenges(now, CHALLENGE_MAX_WRONG, batchSize),
+        signal,
+      )
+      counts.mfaEnrolments = await drain(
+        'mfaEnrolments',
+        () => repository.deleteLapsedMfaEnrolments(now, batchSize),
         signal,
       )
       return {

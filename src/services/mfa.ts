@@ -46,7 +46,7 @@ interface MfaServiceDeps {
 const ENROLMENT_TTL_MS = 10 * 60_000
 const CHALLENGE_TTL_MS = 5 * 60_000
 /** Wrong codes an `mfa_token` allows; the next try finds it spent. */
-const CHALLENGE_MAX_WRONG = 5
+export const CHALLENGE_MAX_WRONG = 5
 
 /** The second factor offered: a TOTP code, or a recovery code. */
 type SecondFactor = { code: string } | { recoveryCode: string }

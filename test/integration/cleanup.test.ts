@@ -173,6 +173,8 @@ describe('runCleanup', () => {
       sessions: 0,
       refreshTokens: 0,
       auditEvents: 0,
+      mfaChallenges: 0,
+      mfaEnrolments: 0,
     })
     expect(first.interrupted).toBe(false)
     expect(first.durationMs).toBeGreaterThanOrEqual(0)
@@ -190,6 +192,8 @@ describe('runCleanup', () => {
       sessions: 0,
       refreshTokens: 0,
       auditEvents: 0,
+      mfaChallenges: 0,
+      mfaEnrolments: 0,
     })
     expect(await userIds()).toEqual([verified, demoted].sort())
   })
@@ -214,6 +218,8 @@ describe('runCleanup', () => {
       sessions: 0,
       refreshTokens: 2,
       auditEvents: 0,
+      mfaChallenges: 0,
+      mfaEnrolments: 0,
     })
     const codes = await t.db.select({ userId: oneTimeCodes.userId }).from(oneTimeCodes)
     expect(codes).toEqual([{ userId: owner }])
@@ -233,6 +239,8 @@ describe('runCleanup', () => {
       sessions: 0,
       refreshTokens: 2,
       auditEvents: 0,
+      mfaChallenges: 0,
+      mfaEnrolments: 0,
     })
     expect(await countRows(users)).toBe(3)
   })
@@ -304,6 +312,8 @@ describe('runCleanup', () => {
       sessions: 0,
       refreshTokens: 0,
       auditEvents: 0,
+      mfaChallenges: 0,
+      mfaEnrolments: 0,
     })
     expect(await t.db.select({ userId: oneTimeCodes.userId }).from(oneTimeCodes)).toEqual([
       { userId: locked },
@@ -321,6 +331,8 @@ describe('runCleanup', () => {
       sessions: 0,
       refreshTokens: 0,
       auditEvents: 0,
+      mfaChallenges: 0,
+      mfaEnrolments: 0,
     })
     expect(await countRows(oneTimeCodes)).toBe(0)
     expect(await countRows(codeSends)).toBe(0)
@@ -363,6 +375,8 @@ describe('runCleanup', () => {
       sessions: 0,
       refreshTokens: 0,
       auditEvents: 0,
+      mfaChallenges: 0,
+      mfaEnrolments: 0,
     })
     expect(await countRows(users)).toBe(5)
     expect(await countRows(refreshTokens)).toBe(1)
@@ -411,6 +425,8 @@ describe('scheduler', () => {
         sessions: 0,
         refreshTokens: 0,
         auditEvents: 0,
+        mfaChallenges: 0,
+        mfaEnrolments: 0,
       },
     })
     // The lock is free again once the round is over.

@@ -134,7 +134,7 @@ describe('npm run worker', () => {
         interrupted: false,
       })
       expect(round?.msg).toMatch(
-        /^cleanup: 1 unverified users, 0 codes, 0 code send records, 0 sessions, 0 refresh tokens, 0 audit events deleted/,
+        /^cleanup: 1 unverified users, 0 codes, 0 code send records, 0 sessions, 0 refresh tokens, 0 audit events, 0 MFA challenges, 0 MFA enrolments deleted/,
       )
 
       worker.child.kill('SIGTERM')
@@ -175,7 +175,7 @@ describe('npm run cli -- cleanup', () => {
         env: baseEnv(target),
       })
       expect(stdout).toMatch(
-        /^cleanup: 1 unverified users, 0 codes, 0 code send records, 1 sessions, 0 refresh tokens, 0 audit events deleted in \d+ ms\n$/,
+        /^cleanup: 1 unverified users, 0 codes, 0 code send records, 1 sessions, 0 refresh tokens, 0 audit events, 0 MFA challenges, 0 MFA enrolments deleted in \d+ ms\n$/,
       )
       await target.withDb(async (db) => {
         expect(await userIds(db)).toHaveLength(1)

@@ -1,0 +1,1 @@
+CREATE INDEX "totp_factors_pending_expires_at_idx" ON "totp_factors" USING btree ("expires_at") WHERE "totp_factors"."confirmed_at" is null;

@@ -104,7 +104,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/signup": {
+    "/v1/auth/signup": {
         parameters: {
             query?: never;
             header?: never;
@@ -124,7 +124,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/verify": {
+    "/v1/auth/verify": {
         parameters: {
             query?: never;
             header?: never;
@@ -144,7 +144,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/verify/resend": {
+    "/v1/auth/verify/resend": {
         parameters: {
             query?: never;
             header?: never;
@@ -164,7 +164,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/login": {
+    "/v1/auth/login": {
         parameters: {
             query?: never;
             header?: never;
@@ -184,7 +184,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/refresh": {
+    "/v1/auth/refresh": {
         parameters: {
             query?: never;
             header?: never;
@@ -204,7 +204,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/logout": {
+    "/v1/auth/logout": {
         parameters: {
             query?: never;
             header?: never;
@@ -224,7 +224,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/password/forgot": {
+    "/v1/auth/password/forgot": {
         parameters: {
             query?: never;
             header?: never;
@@ -244,7 +244,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/password/reset": {
+    "/v1/auth/password/reset": {
         parameters: {
             query?: never;
             header?: never;
@@ -264,7 +264,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/me": {
+    "/v1/users/me": {
         parameters: {
             query?: never;
             header?: never;
@@ -284,7 +284,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/me/email": {
+    "/v1/users/me/email": {
         parameters: {
             query?: never;
             header?: never;
@@ -304,7 +304,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/me/email/confirm": {
+    "/v1/users/me/email/confirm": {
         parameters: {
             query?: never;
             header?: never;
@@ -324,7 +324,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users": {
+    "/v1/users": {
         parameters: {
             query?: never;
             header?: never;
@@ -344,7 +344,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/{id}": {
+    "/v1/users/{id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -372,7 +372,7 @@ export interface paths {
         patch: operations["updateUser"];
         trace?: never;
     };
-    "/users/me/sessions": {
+    "/v1/users/me/sessions": {
         parameters: {
             query?: never;
             header?: never;
@@ -396,7 +396,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/me/sessions/{id}": {
+    "/v1/users/me/sessions/{id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -416,7 +416,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/{id}/sessions": {
+    "/v1/users/{id}/sessions": {
         parameters: {
             query?: never;
             header?: never;
@@ -440,7 +440,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/audit-events": {
+    "/v1/audit-events": {
         parameters: {
             query?: never;
             header?: never;
@@ -460,7 +460,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/me/security-events": {
+    "/v1/users/me/security-events": {
         parameters: {
             query?: never;
             header?: never;
@@ -480,7 +480,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/me/mfa/totp": {
+    "/v1/users/me/mfa/totp": {
         parameters: {
             query?: never;
             header?: never;
@@ -500,7 +500,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/me/mfa/totp/confirm": {
+    "/v1/users/me/mfa/totp/confirm": {
         parameters: {
             query?: never;
             header?: never;
@@ -520,7 +520,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/me/mfa/totp/disable": {
+    "/v1/users/me/mfa/totp/disable": {
         parameters: {
             query?: never;
             header?: never;
@@ -540,7 +540,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/me/mfa/recovery-codes": {
+    "/v1/users/me/mfa/recovery-codes": {
         parameters: {
             query?: never;
             header?: never;
@@ -560,7 +560,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/users/{id}/mfa": {
+    "/v1/users/{id}/mfa": {
         parameters: {
             query?: never;
             header?: never;
@@ -580,7 +580,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/auth/mfa/verify": {
+    "/v1/auth/mfa/verify": {
         parameters: {
             query?: never;
             header?: never;
@@ -1218,7 +1218,7 @@ export interface components {
          * @description RFC 8414 metadata: where tokens come from and the keys that verify them
          * @example {
          *       "issuer": "coffee-shop-api",
-         *       "token_endpoint": "https://auth.coffee.example/auth/login",
+         *       "token_endpoint": "https://auth.coffee.example/v1/auth/login",
          *       "jwks_uri": "https://auth.coffee.example/.well-known/jwks.json",
          *       "grant_types_supported": [
          *         "password",
@@ -1386,7 +1386,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "issuer": "coffee-shop-api",
-                     *       "token_endpoint": "https://auth.coffee.example/auth/login",
+                     *       "token_endpoint": "https://auth.coffee.example/v1/auth/login",
                      *       "jwks_uri": "https://auth.coffee.example/.well-known/jwks.json",
                      *       "grant_types_supported": [
                      *         "password",

@@ -66,20 +66,20 @@ export async function runClientFlow({
 
   const signedUp = check(
     'sign-up',
-    await api.POST('/auth/signup', {
+    await api.POST('/v1/auth/signup', {
       body: { email, password, full_name: account.fullName ?? null },
     }),
   )
   const code = await getCode(email)
-  const verified = check('verify', await api.POST('/auth/verify', { body: { email, code } }))
-  const login = check('login', await api.POST('/auth/login', { body: { email, password } }))
+  const verified = check('verify', await api.POST('/v1/auth/verify', { body: { email, code } }))
+  const login = check('login', await api.POST('/v1/auth/login', { body: { email, password } }))
   const refreshed = check(
     'refresh',
-    await api.POST('/auth/refresh', { body: { refresh_token: login.refresh_token } }),
+    await api.POST('/v1/auth/refresh', { body: { refresh_token: login.refresh_token } }),
   )
   const me = check(
-    'read /users/me',
-    await api.GET('/users/me', {
+    'read /v1/users/me',
+    await api.GET('/v1/users/me', {
       headers: { Authorization: `Bearer ${refreshed.access_token}` },
     }),
   )

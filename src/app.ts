@@ -22,6 +22,7 @@ import {
 import { registerRateLimits } from './plugins/rate-limit.js'
 import { registerSecurity } from './plugins/security.js'
 import { registerValidation } from './plugins/validation.js'
+import { API_VERSION_PREFIX, markAsUnversionedAliases } from './plugins/versioning.js'
 import { auditRoutes } from './routes/audit.js'
 import { authRoutes } from './routes/auth.js'
 import { docsRoutes } from './routes/docs.js'
@@ -119,7 +120,7 @@ async function registerOpenApi(app: FastifyInstance) {
             type: 'oauth2',
             description:
               'Log in with e-mail (as username) and password; send the access token as `Authorization: Bearer …`.',
-            flows: { password: { tokenUrl: '/auth/login', scopes: {} } },
+            flows: { password: { tokenUrl: `${API_VERSION_PREFIX}/auth/login`, scopes: {} } },
           },
         },
       },
@@ -163,10 +164,18 @@ export async function buildApp(deps: AppDeps) {
   })
   await app.register(wellKnownRoutes, { prefix: '/.well-known', config, keys: keyStore })
   await app.register(docsRoutes)
-  await app.register(authRoutes, { prefix: '/auth', services, loginThrottleFor })
-  await app.register(usersRoutes, { prefix: '/users', services, loginThrottleFor })
-  await app.register(sessionsRoutes, { prefix: '/users', services })
-  await app.register(auditRoutes, { services })
-  await app.register(mfaRoutes, { services, loginThrottleFor })
+  // The API proper: listed under /v1, and served unversioned as hidden aliases.
+  const apiRoutes = async (api: FastifyInstance) => {
+    await api.register(authRoutes, { prefix: '/auth', services, loginThrottleFor })
+    await api.register(usersRoutes, { prefix: '/users', services, loginThrottleFor })
+    await api.register(sessionsRoutes, { prefix: '/users', services })
+    await api.register(auditRoutes, { services })
+    await api.register(mfaRoutes, { services, loginThrottleFor })
+  }
+  await app.register(apiRoutes, { prefix: API_VERSION_PREFIX })
+  await app.register(async (aliases) => {
+    markAsUnversionedAliases(aliases)
+    await apiRoutes(aliases)
+  })
   return app
 }

@@ -52,7 +52,8 @@ interface Series {
 function createObserver(metrics: Metrics) {
   const cache = new Map<string, Series>()
   const seriesOf = (request: FastifyRequest, statusCode: number) => {
-    const route = request.routeOptions.url ?? UNMATCHED
+    // An unversioned alias counts under its /v1 pattern: one series per operation.
+    const route = request.routeOptions.config?.versionedUrl ?? request.routeOptions.url ?? UNMATCHED
     const method = request.method
     const key = `${method} ${route} ${statusCode}`
     let series = cache.get(key)

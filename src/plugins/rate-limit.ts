@@ -11,6 +11,7 @@ import {
   createMemoryCounterStore,
   createRedisCounterStore,
 } from './rate-limit-store.js'
+import { unversioned } from './versioning.js'
 
 /**
  * Which request limit a route is under, declared in its `config` (`requestLimit`) rather
@@ -143,8 +144,9 @@ function storeAdapter(store: CounterStore, clock: Clock): FastifyRateLimitStoreC
         (error: Error) => callback(error),
       )
     },
+    // Keyed by the unversioned pattern: /v1/x and its alias /x share one budget.
     child: (route: { routeInfo: { method: string | string[]; url: string } }) =>
-      forPrefix(`${prefix}${String(route.routeInfo.method)}${route.routeInfo.url}:`),
+      forPrefix(`${prefix}${String(route.routeInfo.method)}${unversioned(route.routeInfo.url)}:`),
   })
   return function RateLimitStore() {
     return forPrefix('global:')

@@ -56,7 +56,7 @@ export const AuthorizationServerMetadataSchema = Type.Object(
     examples: [
       {
         issuer: 'coffee-shop-api',
-        token_endpoint: 'https://auth.coffee.example/auth/login',
+        token_endpoint: 'https://auth.coffee.example/v1/auth/login',
         jwks_uri: 'https://auth.coffee.example/.well-known/jwks.json',
         grant_types_supported: ['password', 'refresh_token'],
         token_endpoint_auth_methods_supported: ['none'],
@@ -71,7 +71,7 @@ export const authorizationServerMetadata = (
   config: Pick<Config, 'jwtIssuer' | 'publicUrl'>,
 ): AuthorizationServerMetadata => ({
   issuer: config.jwtIssuer,
-  token_endpoint: `${config.publicUrl}/auth/login`,
+  token_endpoint: `${config.publicUrl}/v1/auth/login`,
   jwks_uri: `${config.publicUrl}/.well-known/jwks.json`,
   grant_types_supported: ['password', 'refresh_token'],
   token_endpoint_auth_methods_supported: ['none'],

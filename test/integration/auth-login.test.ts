@@ -224,7 +224,7 @@ describe('the auth routes in the OpenAPI document', () => {
       ['/auth/password/reset', '204'],
     ] as const
     for (const [path, status] of routes) {
-      const operation = document.paths[path].post
+      const operation = document.paths[`/v1${path}`].post
       expect(operation.tags).toEqual(['auth'])
       expect(operation.summary).toEqual(expect.any(String))
       expect(operation.description).toEqual(expect.any(String))
@@ -232,7 +232,7 @@ describe('the auth routes in the OpenAPI document', () => {
       expect(operation.responses).toHaveProperty('422')
       expect(JSON.stringify(operation.requestBody)).toContain('example')
     }
-    const login = document.paths['/auth/login'].post.requestBody.content
+    const login = document.paths['/v1/auth/login'].post.requestBody.content
     expect(Object.keys(login).sort()).toEqual([
       'application/json',
       'application/x-www-form-urlencoded',
@@ -240,6 +240,6 @@ describe('the auth routes in the OpenAPI document', () => {
     const form = login['application/x-www-form-urlencoded'].schema.$ref.split('/').pop()
     expect(document.components.schemas[form].required).toEqual(['username', 'password'])
     const flows = document.components.securitySchemes.OAuth2PasswordBearer.flows
-    expect(flows.password.tokenUrl).toBe('/auth/login')
+    expect(flows.password.tokenUrl).toBe('/v1/auth/login')
   })
 })

@@ -86,14 +86,14 @@ describe('Cache-Control: no-store', () => {
     const routes = privateRoutes()
     expect(routes.map((route) => `${route.method} ${route.path}`).sort()).toEqual(
       expect.arrayContaining([
-        'GET /users',
-        'GET /users/me',
-        'GET /users/{id}',
-        'PATCH /users/{id}',
-        'POST /auth/login',
-        'POST /auth/refresh',
-        'POST /auth/signup',
-        'POST /auth/verify',
+        'GET /v1/users',
+        'GET /v1/users/me',
+        'GET /v1/users/{id}',
+        'PATCH /v1/users/{id}',
+        'POST /v1/auth/login',
+        'POST /v1/auth/refresh',
+        'POST /v1/auth/signup',
+        'POST /v1/auth/verify',
       ]),
     )
     for (const { method, url, needsToken } of routes) {

@@ -38,11 +38,11 @@ describe('deeply nested bodies', () => {
     const routes = bodyRoutes().map((route) => `${route.method} ${route.url}`)
     expect(routes).toEqual(
       expect.arrayContaining([
-        'POST /auth/signup',
-        'POST /auth/login',
-        'POST /auth/refresh',
-        'POST /auth/password/reset',
-        'PATCH /users/01JD8X4ZQK3V7M2N5P6R8S9T0W',
+        'POST /v1/auth/signup',
+        'POST /v1/auth/login',
+        'POST /v1/auth/refresh',
+        'POST /v1/auth/password/reset',
+        'PATCH /v1/users/01JD8X4ZQK3V7M2N5P6R8S9T0W',
       ]),
     )
     expect(routes.length).toBeGreaterThanOrEqual(9)

@@ -68,18 +68,25 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'tr
 let t: TestApp
 let document: OpenAPI3
 
+/** Served only at their own paths; every other route is listed under `/v1`. */
+const UNVERSIONED = /^\/(health|metrics|\.well-known)\b/
+
 interface Operation {
+  /** Method and path without the version prefix, as CONTRACT names it. */
   key: string
   path: string
+  /** The path as the document lists it. */
+  listedAs: string
   operation: OperationObject
 }
 
 function operations(): Operation[] {
   const found: Operation[] = []
-  for (const [path, item] of Object.entries(document.paths ?? {})) {
+  for (const [listedAs, item] of Object.entries(document.paths ?? {})) {
+    const path = listedAs.startsWith('/v1/') ? listedAs.slice('/v1'.length) : listedAs
     for (const method of METHODS) {
       const operation = (item as Record<string, OperationObject | undefined>)[method]
-      if (operation) found.push({ key: `${method} ${path}`, path, operation })
+      if (operation) found.push({ key: `${method} ${path}`, path, listedAs, operation })
     }
   }
   return found
@@ -185,11 +192,17 @@ describe('the OpenAPI document', () => {
     expect(documented.sort()).toEqual(Object.keys(CONTRACT).sort())
   })
 
+  it('lists the API under /v1 and the operational routes at their own paths only', () => {
+    for (const { path, listedAs } of operations()) {
+      expect(listedAs).toBe(UNVERSIONED.test(path) ? path : `/v1${path}`)
+    }
+  })
+
   it('declares the OAuth2 password flow that Swagger UI authorizes with', () => {
     expect(document.openapi).toBe('3.1.0')
     expect(document.components?.securitySchemes?.OAuth2PasswordBearer).toMatchObject({
       type: 'oauth2',
-      flows: { password: { tokenUrl: '/auth/login', scopes: {} } },
+      flows: { password: { tokenUrl: '/v1/auth/login', scopes: {} } },
     })
     const login = operations().find((o) => o.key === 'post /auth/login')?.operation
     const body = login?.requestBody as { content: Record<string, MediaTypeObject> }

@@ -122,7 +122,7 @@ describe('the request limit of every route in the OpenAPI document', () => {
         'verifyMfa',
       ]),
     )
-    expect(actual['POST /auth/refresh']).toBe('50')
+    expect(actual['POST /v1/auth/refresh']).toBe('50')
     expect(Object.keys(actual).length).toBeGreaterThan(15)
   })
 })

@@ -83,7 +83,7 @@ describe('publishing the public keys (ES256, the default)', () => {
     expect(response.statusCode).toBe(200)
     expect(body).toEqual({
       issuer: t.config.jwtIssuer,
-      token_endpoint: 'https://auth.coffee.example/auth/login',
+      token_endpoint: 'https://auth.coffee.example/v1/auth/login',
       jwks_uri: 'https://auth.coffee.example/.well-known/jwks.json',
       grant_types_supported: ['password', 'refresh_token'],
       token_endpoint_auth_methods_supported: ['none'],

@@ -52,7 +52,7 @@ describe('docs/api.md', () => {
 
   it('gives every route the API serves a section, and no section to a route it does not', () => {
     const served = openApiRoutes(document)
-    expect(served).toContain('PATCH /users/{id}')
+    expect(served).toContain('PATCH /v1/users/{id}')
     expect([...describedRoutes(markdown)].sort()).toEqual([...served].sort())
   })
 
@@ -63,7 +63,9 @@ describe('docs/api.md', () => {
   })
 
   it('mentions no route outside Planned that the API does not serve', () => {
-    const served = new Set(openApiRoutes(document))
+    const listed = openApiRoutes(document)
+    // The unversioned aliases of the /v1 routes are served too, just not listed.
+    const served = new Set([...listed, ...listed.map((route) => route.replace(' /v1/', ' /'))])
     const notInOpenApi = new Set(['GET /openapi.json', 'GET /docs', 'GET /redoc'])
     // Code spans stay: routes are written as code. Code blocks (JSON examples) go.
     const reference = withoutCodeBlocks(markdown.slice(0, markdown.indexOf(PLANNED_HEADING)))

@@ -64,9 +64,10 @@ describe('the Prometheus endpoint', () => {
       labels: { route: '(unmatched)', method: 'GET', status_code: '404' },
       value: 1,
     })
+    // The unversioned alias counts under its /v1 route pattern.
     expect(samples).toContainEqual({
       name: 'http_requests_total',
-      labels: { route: '/users/:id', method: 'GET', status_code: '401' },
+      labels: { route: '/v1/users/:id', method: 'GET', status_code: '401' },
       value: 1,
     })
   })

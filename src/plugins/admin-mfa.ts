@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyRequest, preValidationAsyncHookHandler } from 'fastify'
 import { AppError } from '../core/errors.js'
 
 declare module 'fastify' {
@@ -16,7 +16,7 @@ const enrolFirst = () =>
   )
 
 /** After the route's own guards: `request.user` is set only where `authenticate` ran. */
-const requireAdminMfa: onRequestAsyncHookHandler = async function requireAdminMfa(
+const requireAdminMfa: preValidationAsyncHookHandler = async function requireAdminMfa(
   request: FastifyRequest,
 ) {
   // Decorated as null (app.ts) and set only by the guard.
@@ -34,8 +34,8 @@ const requireAdminMfa: onRequestAsyncHookHandler = async function requireAdminMf
 export function registerAdminMfaRule(app: FastifyInstance, config: { requireAdminMfa: boolean }) {
   if (!config.requireAdminMfa) return
   app.addHook('onRoute', (route) => {
-    // onRequest, after `authenticate` (also onRequest): refused before the body is read.
-    const own = route.onRequest === undefined ? [] : [route.onRequest].flat()
-    route.onRequest = [...own, requireAdminMfa]
+    // After `authenticate` (also preValidation): refused before the body is validated.
+    const own = route.preValidation === undefined ? [] : [route.preValidation].flat()
+    route.preValidation = [...own, requireAdminMfa]
   })
 }

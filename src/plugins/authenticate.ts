@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, preValidationAsyncHookHandler } from 'fastify'
 import { forbidden, unauthorized } from '../core/errors.js'
 import type { UserRow } from '../db/schema.js'
 import type { TokensService } from '../services/tokens.js'
@@ -15,11 +15,12 @@ declare module 'fastify' {
 const BEARER = /^Bearer[ ]+([A-Za-z0-9._~+/-]+=*)$/i
 
 /**
- * Route guard (an `onRequest` hook): verifies the bearer access token and loads the user and
- * its session in one query. It runs before the body is read, so an anonymous caller gets
- * `401` without the server parsing its body or telling it the route's body rules.
+ * Route guard (a `preValidation` hook): verifies the bearer access token and loads the user
+ * and its session in one query. It runs after the rate limit (an `onRequest` hook, so
+ * anonymous calls are counted too) and before validation, so an anonymous caller gets `401`
+ * without learning the route's body rules.
  */
-export function createAuthenticate(tokens: TokensService): onRequestAsyncHookHandler {
+export function createAuthenticate(tokens: TokensService): preValidationAsyncHookHandler {
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply) {
     const header = request.headers.authorization
     if (header === undefined) throw unauthorized('not_authenticated', 'Not authenticated')

@@ -39,7 +39,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditRoutesOptions> = async 
   app.get(
     '/audit-events',
     {
-      onRequest: [authenticate, requireAdmin],
+      preValidation: [authenticate, requireAdmin],
       schema: {
         tags: ['audit'],
         summary: 'Audit log (admin)',
@@ -66,7 +66,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditRoutesOptions> = async 
   app.get(
     '/users/me/security-events',
     {
-      onRequest: [authenticate],
+      preValidation: [authenticate],
       schema: {
         tags: ['users'],
         summary: 'My security events',

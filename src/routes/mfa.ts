@@ -40,7 +40,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<MfaRoutesOptions> = async (
   app.post(
     '/users/me/mfa/totp',
     {
-      onRequest: [authenticate],
+      preValidation: [authenticate],
       config: { requestLimit: 'strict', mfaEnrolment: true },
       schema: {
         tags: ['users'],
@@ -65,7 +65,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<MfaRoutesOptions> = async (
   app.post(
     '/users/me/mfa/totp/confirm',
     {
-      onRequest: [authenticate],
+      preValidation: [authenticate],
       config: { requestLimit: 'strict', mfaEnrolment: true },
       schema: {
         tags: ['users'],
@@ -91,7 +91,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<MfaRoutesOptions> = async (
   app.post(
     '/users/me/mfa/totp/disable',
     {
-      onRequest: [authenticate],
+      preValidation: [authenticate],
       config: { requestLimit: 'strict' },
       schema: {
         tags: ['users'],
@@ -118,7 +118,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<MfaRoutesOptions> = async (
   app.post(
     '/users/me/mfa/recovery-codes',
     {
-      onRequest: [authenticate],
+      preValidation: [authenticate],
       config: { requestLimit: 'strict' },
       schema: {
         tags: ['users'],
@@ -145,7 +145,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<MfaRoutesOptions> = async (
   app.delete(
     '/users/:id/mfa',
     {
-      onRequest: [authenticate, requireAdmin],
+      preValidation: [authenticate, requireAdmin],
       schema: {
         tags: ['users'],
         summary: "Reset a user's MFA (admin)",

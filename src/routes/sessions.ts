@@ -29,7 +29,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = 
   app.get(
     '/me/sessions',
     {
-      onRequest: [authenticate],
+      preValidation: [authenticate],
       schema: {
         tags: ['users'],
         summary: 'My sessions',
@@ -49,7 +49,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = 
   app.delete(
     '/me/sessions/:id',
     {
-      onRequest: [authenticate],
+      preValidation: [authenticate],
       schema: {
         tags: ['users'],
         summary: 'End one of my sessions',
@@ -69,7 +69,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = 
   app.delete(
     '/me/sessions',
     {
-      onRequest: [authenticate],
+      preValidation: [authenticate],
       schema: {
         tags: ['users'],
         summary: 'End my other sessions',
@@ -88,7 +88,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = 
   app.get(
     '/:id/sessions',
     {
-      onRequest: adminOnly,
+      preValidation: adminOnly,
       schema: {
         tags: ['users'],
         summary: "A user's sessions (admin)",
@@ -107,7 +107,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<SessionsRoutesOptions> = 
   app.delete(
     '/:id/sessions',
     {
-      onRequest: adminOnly,
+      preValidation: adminOnly,
       schema: {
         tags: ['users'],
         summary: "End a user's sessions (admin)",

@@ -53,7 +53,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
   app.get(
     '/me',
     {
-      onRequest: [authenticate],
+      preValidation: [authenticate],
       // Reachable by an admin who must enrol in MFA first (REQUIRE_ADMIN_MFA).
       config: { mfaEnrolment: true },
       schema: {
@@ -75,7 +75,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
     {
       // It checks a password and sends mail: the strict limit of the routes that do.
       config: { requestLimit: 'strict' },
-      onRequest: [authenticate],
+      preValidation: [authenticate],
       schema: {
         tags: ['users'],
         summary: 'Change your e-mail address',
@@ -110,7 +110,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
     '/me/email/confirm',
     {
       config: { requestLimit: 'strict' },
-      onRequest: [authenticate],
+      preValidation: [authenticate],
       schema: {
         tags: ['users'],
         summary: 'Confirm your new e-mail address',
@@ -142,7 +142,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
     {
       // `/users`, as the contract names it; not `/users/` as well.
       prefixTrailingSlash: 'no-slash',
-      onRequest: adminOnly,
+      preValidation: adminOnly,
       schema: {
         tags: ['users'],
         summary: 'List users (admin)',
@@ -167,7 +167,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
   app.get(
     '/:id',
     {
-      onRequest: adminOnly,
+      preValidation: adminOnly,
       schema: {
         tags: ['users'],
         summary: 'Get a user (admin)',
@@ -184,7 +184,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
   app.patch(
     '/:id',
     {
-      onRequest: [authenticate],
+      preValidation: [authenticate],
       schema: {
         tags: ['users'],
         summary: 'Update a user',
@@ -219,7 +219,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRoutesOptions> = async 
   app.delete(
     '/:id',
     {
-      onRequest: adminOnly,
+      preValidation: adminOnly,
       schema: {
         tags: ['users'],
         summary: 'Delete a user (admin)',

@@ -134,7 +134,7 @@ describe('Swagger UI at /docs', () => {
     await dialog.locator('.auth-btn-wrapper button.btn-done').click()
 
     const operation = page.locator('.opblock').filter({
-      has: page.locator('.opblock-summary-path[data-path="/users/me"]'),
+      has: page.locator('.opblock-summary-path[data-path="/v1/users/me"]'),
     })
     await operation.locator('.opblock-summary').click()
     const tryOut = operation.locator('button.try-out__btn')

@@ -36,7 +36,7 @@ describe('operations endpoints', () => {
     expect(document.openapi).toBe('3.1.0')
     expect(document.paths['/health/ready'].get.responses).toHaveProperty('503')
     expect(document.components.securitySchemes.OAuth2PasswordBearer.flows.password.tokenUrl).toBe(
-      '/auth/login',
+      '/v1/auth/login',
     )
   })
 

@@ -99,6 +99,11 @@ describe('the server entry point', () => {
     const rotated = (await refresh.json()) as { refresh_token: string }
     expect(rotated.refresh_token).not.toBe(tokens.refresh_token)
 
+    // A second login, still open at the restart: its access token must outlive the restart.
+    const stillOpen = (await (await call('POST', '/auth/login', { email, password })).json()) as {
+      access_token: string
+    }
+
     const logout = await call('POST', '/auth/logout', { refresh_token: rotated.refresh_token })
     expect(logout.status).toBe(204)
     const afterLogout = await call('POST', '/auth/refresh', {
@@ -120,7 +125,9 @@ describe('the server entry point', () => {
     expect(modeOf(`${env.DATA_DIR}/secret_key`)).toBe(0o600)
 
     await startServer()
-    const again = await call('GET', '/users/me', undefined, tokens.access_token)
+    // The logged-out session's access token stays refused; the open one still works.
+    expect((await call('GET', '/users/me', undefined, tokens.access_token)).status).toBe(401)
+    const again = await call('GET', '/users/me', undefined, stillOpen.access_token)
     expect(again.status).toBe(200)
     expect(((await again.json()) as { email: string }).email).toBe(email)
     expect((await call('POST', '/auth/login', { email, password })).status).toBe(200)

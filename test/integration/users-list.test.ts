@@ -190,6 +190,7 @@ describe('listing users a page at a time', () => {
       role: 'user',
       is_verified: true,
       is_active: true,
+      mfa_enabled: false,
       created_at: '2021-06-01T12:00:00.123Z',
       updated_at: expect.any(String),
     })

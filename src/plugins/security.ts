@@ -6,8 +6,8 @@ import type { Config } from '../core/config.js'
 
 /**
  * Strict enough for a JSON API and still enough for the documentation pages: Swagger UI
- * loads its scripts from this origin and injects styles. `/docs` and `/redoc` send their own,
- * tighter CSP, which replaces this one on those pages.
+ * loads its scripts from this origin and injects styles. `/docs` and `/redoc` send their own
+ * CSP, which replaces this one on those pages (ReDoc's is built from these directives).
  */
 const CSP_DIRECTIVES = {
   defaultSrc: ["'self'"],
@@ -22,6 +22,14 @@ const CSP_DIRECTIVES = {
   fontSrc: ["'self'", 'data:'],
   connectSrc: ["'self'"],
   workerSrc: ["'self'", 'blob:'],
+} as const satisfies Record<string, readonly string[]>
+
+type CspDirective = keyof typeof CSP_DIRECTIVES
+
+/** A CSP header value made of some of the site-wide directives, in the order given. */
+export function cspHeader(names: readonly CspDirective[]): string {
+  const kebab = (name: string) => name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)
+  return names.map((name) => `${kebab(name)} ${CSP_DIRECTIVES[name].join(' ')}`).join('; ')
 }
 
 const HELMET_OPTIONS: HelmetOptions = {

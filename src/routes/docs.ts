@@ -2,12 +2,23 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
+import { cspHeader } from '../plugins/security.js'
 
 const require = createRequire(import.meta.url)
 
-/** ReDoc's standalone bundle would fetch a logo from its CDN; this CSP keeps the page local. */
-export const REDOC_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+/**
+ * ReDoc's standalone bundle would fetch a logo from its CDN; this CSP, the site-wide
+ * directives that concern loading, keeps the page local.
+ */
+const REDOC_CSP = cspHeader([
+  'defaultSrc',
+  'scriptSrc',
+  'styleSrc',
+  'imgSrc',
+  'fontSrc',
+  'workerSrc',
+  'connectSrc',
+])
 
 const redocPage = `<!doctype html>
 <html lang="en">

@@ -42,3 +42,19 @@ export const refresh = (t: TestApp, refreshToken: string) =>
 
 export const invalidToken = { detail: 'Invalid or expired refresh token', code: 'invalid_token' }
 export const invalidCode = { detail: 'Invalid or expired code', code: 'invalid_code' }
+
+/** A six-digit code that is surely not `code`: a wrong guess that cannot hit by chance. */
+export const otherCode = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, '0')
+
+/**
+ * Asks for a code again until the new one differs from `previous` (two in a row match once
+ * in a million), so that "the old code is refused" always has an old code to refuse. At most
+ * two sends, which stay within the send limit of three codes per 15 minutes.
+ */
+export async function codeUnlike(previous: string, sendAgain: () => Promise<string>) {
+  for (let sends = 0; sends < 2; sends++) {
+    const code = await sendAgain()
+    if (code !== previous) return code
+  }
+  throw new Error(`two new codes in a row equal to ${previous}`)
+}

@@ -7,6 +7,7 @@ import { createTestApp, type TestApp } from '../helpers/app.js'
 import {
   invalidCode,
   login,
+  otherCode,
   PASSWORD,
   postJson,
   signup,
@@ -20,7 +21,6 @@ const MINUTE = 60_000
 const HOUR = 60 * MINUTE
 
 /** Six digits other than `code`. */
-const otherCode = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, '0')
 
 /** The code of the `nth` message to `email`, once it has arrived. */
 const mailedCode = async (t: TestApp, email: string, nth: number) =>

@@ -17,6 +17,7 @@ import type {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { API_TYPES_PATH, renderApiTypes } from '../../examples/generate-types.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
+import { CONTRACT } from '../helpers/contract.js'
 
 /**
  * The OpenAPI document is the API's public face: Swagger UI, ReDoc and generated clients
@@ -26,42 +27,6 @@ import { createTestApp, type TestApp } from '../helpers/app.js'
 const run = promisify(execFile)
 const require = createRequire(import.meta.url)
 
-/** Every route of the contract (shared/API.md), and who may call it. */
-const CONTRACT: Record<string, 'public' | 'bearer'> = {
-  'post /auth/signup': 'public',
-  'post /auth/verify': 'public',
-  'post /auth/verify/resend': 'public',
-  'post /auth/login': 'public',
-  'post /auth/refresh': 'public',
-  'post /auth/logout': 'public',
-  'post /auth/password/forgot': 'public',
-  'post /auth/password/reset': 'public',
-  'get /users/me': 'bearer',
-  'post /users/me/email': 'bearer',
-  'post /users/me/email/confirm': 'bearer',
-  'get /users': 'bearer',
-  'get /users/{id}': 'bearer',
-  'patch /users/{id}': 'bearer',
-  'delete /users/{id}': 'bearer',
-  'get /users/me/sessions': 'bearer',
-  'delete /users/me/sessions': 'bearer',
-  'delete /users/me/sessions/{id}': 'bearer',
-  'get /users/{id}/sessions': 'bearer',
-  'delete /users/{id}/sessions': 'bearer',
-  'get /users/me/security-events': 'bearer',
-  'get /audit-events': 'bearer',
-  'post /users/me/mfa/totp': 'bearer',
-  'post /users/me/mfa/totp/confirm': 'bearer',
-  'post /users/me/mfa/totp/disable': 'bearer',
-  'post /users/me/mfa/recovery-codes': 'bearer',
-  'delete /users/{id}/mfa': 'bearer',
-  'post /auth/mfa/verify': 'public',
-  'get /health/live': 'public',
-  'get /health/ready': 'public',
-  'get /metrics': 'public',
-  'get /.well-known/jwks.json': 'public',
-  'get /.well-known/oauth-authorization-server': 'public',
-}
 const BEARER = [{ OAuth2PasswordBearer: [] }]
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace'] as const
 

@@ -18,15 +18,17 @@ const get = (t: TestApp, url: string, tokens: Tokens) =>
 const del = (t: TestApp, url: string, tokens: Tokens) =>
   t.app.inject({ method: 'DELETE', url, headers: bearer(tokens) })
 
-/** GET /users/me with the token: 200 while its session lives, `401 invalid_token` after. */
-async function meStatus(t: TestApp, tokens: Tokens | string) {
+/** GET /users/me with the token: SIGNED_IN while its session lives, REFUSED after. */
+async function meAnswer(t: TestApp, tokens: Tokens | string) {
   const response = await t.app.inject({ method: 'GET', url: '/users/me', headers: bearer(tokens) })
-  if (response.statusCode === 401) {
-    expect(response.headers['www-authenticate']).toBe('Bearer')
-    expect(response.json()).toEqual(rejected)
+  return {
+    status: response.statusCode,
+    challenge: response.headers['www-authenticate'],
+    error: response.statusCode === 200 ? undefined : response.json(),
   }
-  return response.statusCode
 }
+const SIGNED_IN = { status: 200, challenge: undefined, error: undefined }
+const REFUSED = { status: 401, challenge: 'Bearer', error: rejected }
 
 /** A verified user logged in `count` times, each login a session. */
 async function userWithSessions(t: TestApp, count: number) {
@@ -37,7 +39,7 @@ async function userWithSessions(t: TestApp, count: number) {
 }
 
 async function expectAlive(t: TestApp, tokens: Tokens) {
-  expect(await meStatus(t, tokens)).toBe(200)
+  expect(await meAnswer(t, tokens)).toEqual(SIGNED_IN)
   expect((await refresh(t, tokens.refresh_token)).statusCode).toBe(200)
 }
 
@@ -136,7 +138,7 @@ describe('sessions', () => {
       const listed = async (tokens: Tokens) =>
         (await get(t, '/users/me/sessions', tokens)).json().items[0]
       t.clock.advance(5 * 60_000)
-      for (let i = 0; i < 3; i++) expect(await meStatus(t, session)).toBe(200)
+      for (let i = 0; i < 3; i++) expect(await meAnswer(t, session)).toEqual(SIGNED_IN)
       expect((await listed(session)).last_used_at).toBe(loggedInAt)
 
       const refreshed = (await refresh(t, session.refresh_token)).json() as Tokens
@@ -154,10 +156,10 @@ describe('sessions', () => {
     it('logout: that session’s access token is 401 at once; the others live on', async () => {
       const { sessions } = await userWithSessions(t, 2)
       const [ended, kept] = sessions as [Tokens, Tokens]
-      expect(await meStatus(t, ended)).toBe(200)
+      expect(await meAnswer(t, ended)).toEqual(SIGNED_IN)
       const out = await postJson(t, '/auth/logout', { refresh_token: ended.refresh_token })
       expect(out.statusCode).toBe(204)
-      expect(await meStatus(t, ended)).toBe(401)
+      expect(await meAnswer(t, ended)).toEqual(REFUSED)
       await expectAlive(t, kept)
     })
 
@@ -167,16 +169,16 @@ describe('sessions', () => {
       const ended = await del(t, `/users/me/sessions/${sidOf(other)}`, current)
       expect(ended.statusCode).toBe(204)
       expect(ended.body).toBe('')
-      expect(await meStatus(t, other)).toBe(401)
+      expect(await meAnswer(t, other)).toEqual(REFUSED)
       expect((await refresh(t, other.refresh_token)).statusCode).toBe(401)
-      expect(await meStatus(t, current)).toBe(200)
+      expect(await meAnswer(t, current)).toEqual(SIGNED_IN)
       // Once ended, it is gone from the list and a second DELETE is a 404.
       const listed = (await get(t, '/users/me/sessions', current)).json()
       expect(listed.items.map((s: { id: string }) => s.id)).toEqual([sidOf(third), sidOf(current)])
       expect((await del(t, `/users/me/sessions/${sidOf(other)}`, current)).statusCode).toBe(404)
 
       expect((await del(t, `/users/me/sessions/${sidOf(current)}`, current)).statusCode).toBe(204)
-      expect(await meStatus(t, current)).toBe(401)
+      expect(await meAnswer(t, current)).toEqual(REFUSED)
       await expectAlive(t, third)
     })
 
@@ -187,7 +189,7 @@ describe('sessions', () => {
       const response = await del(t, '/users/me/sessions', current)
       expect(response.statusCode).toBe(204)
       for (const other of others) {
-        expect(await meStatus(t, other)).toBe(401)
+        expect(await meAnswer(t, other)).toEqual(REFUSED)
         expect((await refresh(t, other.refresh_token)).statusCode).toBe(401)
       }
       await expectAlive(t, current)
@@ -198,10 +200,10 @@ describe('sessions', () => {
       const { sessions } = await userWithSessions(t, 2)
       const [stolen, kept] = sessions as [Tokens, Tokens]
       const next = (await refresh(t, stolen.refresh_token)).json() as Tokens
-      expect(await meStatus(t, next)).toBe(200)
+      expect(await meAnswer(t, next)).toEqual(SIGNED_IN)
       t.clock.advance(t.config.refreshReuseGraceMs + 1_000)
       expect((await refresh(t, stolen.refresh_token)).statusCode).toBe(401)
-      expect(await meStatus(t, next)).toBe(401)
+      expect(await meAnswer(t, next)).toEqual(REFUSED)
       expect((await refresh(t, next.refresh_token)).statusCode).toBe(401)
       await expectAlive(t, kept)
     })
@@ -217,8 +219,8 @@ describe('sessions', () => {
         payload: { password: 'a-whole-new-roast-88', current_password: user.password },
       })
       expect(changed.statusCode).toBe(200)
-      expect(await meStatus(t, current)).toBe(401)
-      expect(await meStatus(t, other)).toBe(401)
+      expect(await meAnswer(t, current)).toEqual(REFUSED)
+      expect(await meAnswer(t, other)).toEqual(REFUSED)
       await expectAlive(t, bystander.sessions[0] as Tokens)
       // A new login starts a new session, which works.
       await expectAlive(t, await login(t, user.email, 'a-whole-new-roast-88'))
@@ -236,7 +238,7 @@ describe('sessions', () => {
         new_password: 'reset-roast-and-grind-7',
       })
       expect(reset.statusCode).toBe(204)
-      for (const session of sessions) expect(await meStatus(t, session)).toBe(401)
+      for (const session of sessions) expect(await meAnswer(t, session)).toEqual(REFUSED)
     })
 
     describe('by an admin', () => {
@@ -251,10 +253,10 @@ describe('sessions', () => {
         const response = await del(t, `/users/${user.id}/sessions`, admin)
         expect(response.statusCode).toBe(204)
         for (const session of sessions) {
-          expect(await meStatus(t, session)).toBe(401)
+          expect(await meAnswer(t, session)).toEqual(REFUSED)
           expect((await refresh(t, session.refresh_token)).statusCode).toBe(401)
         }
-        expect(await meStatus(t, admin)).toBe(200)
+        expect(await meAnswer(t, admin)).toEqual(SIGNED_IN)
         expect((await get(t, `/users/${user.id}/sessions`, admin)).json()).toEqual({ items: [] })
       })
 
@@ -281,7 +283,7 @@ describe('sessions', () => {
           })
           expect(asUser.statusCode).toBe(403)
         }
-        expect(await meStatus(t, sessions[0] as Tokens)).toBe(200)
+        expect(await meAnswer(t, sessions[0] as Tokens)).toEqual(SIGNED_IN)
       })
 
       it('deactivation ends every session, and reactivating revives none', async () => {
@@ -296,7 +298,7 @@ describe('sessions', () => {
         expect((await patch({ is_active: false })).statusCode).toBe(200)
         expect((await patch({ is_active: true })).statusCode).toBe(200)
         for (const session of sessions) {
-          expect(await meStatus(t, session)).toBe(401)
+          expect(await meAnswer(t, session)).toEqual(REFUSED)
           expect((await refresh(t, session.refresh_token)).statusCode).toBe(401)
         }
         await expectAlive(t, await login(t, user.email, user.password))
@@ -313,7 +315,7 @@ describe('sessions', () => {
         expect(response.statusCode).toBe(404)
         expect(response.json()).toEqual({ detail: 'Session not found', code: 'not_found' })
       }
-      expect(await meStatus(t, theirs)).toBe(200)
+      expect(await meAnswer(t, theirs)).toEqual(SIGNED_IN)
       expect((await del(t, '/users/me/sessions/not-a-ulid', mine)).statusCode).toBe(422)
     })
 
@@ -321,10 +323,10 @@ describe('sessions', () => {
       const user = await makeUser(t)
       const victim = await userWithSessions(t, 1)
       const sign = (sessionId: string) => t.services.tokens.issueAccessToken(user, sessionId).token
-      expect(await meStatus(t, sign(sidOf(victim.sessions[0] as Tokens)))).toBe(401)
-      expect(await meStatus(t, sign('01JD8X4ZQK3V7M2N5P6R8S9T0W'))).toBe(401)
+      expect(await meAnswer(t, sign(sidOf(victim.sessions[0] as Tokens)))).toEqual(REFUSED)
+      expect(await meAnswer(t, sign('01JD8X4ZQK3V7M2N5P6R8S9T0W'))).toEqual(REFUSED)
       // The signer is sound: a session of the user's own is accepted.
-      expect(await meStatus(t, sign((await makeSession(t, user)).id))).toBe(200)
+      expect(await meAnswer(t, sign((await makeSession(t, user)).id))).toEqual(SIGNED_IN)
     })
   })
 })
@@ -354,10 +356,10 @@ describe('SESSION_MAX_AGE', () => {
     const listed = (await get(t, '/users/me/sessions', tokens)).json()
     expect(listed.items[0].expires_at).toBe(new Date(loggedInAt + 3_600_000).toISOString())
     t.clock.set(new Date(loggedInAt + 3_600_000 - 1_000))
-    expect(await meStatus(t, tokens)).toBe(200)
+    expect(await meAnswer(t, tokens)).toEqual(SIGNED_IN)
     // The access token itself has 10 more minutes, the session none.
     t.clock.set(new Date(loggedInAt + 3_600_000))
-    expect(await meStatus(t, tokens)).toBe(401)
+    expect(await meAnswer(t, tokens)).toEqual(REFUSED)
     expect((await refresh(t, tokens.refresh_token)).statusCode).toBe(401)
   })
 

@@ -6,7 +6,7 @@ import { noMail } from '../../src/mailer.js'
 import { createRepositories } from '../../src/repositories/index.js'
 import { createServices } from '../../src/services/index.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
-import { invalidCode, postJson, signup } from '../helpers/auth-flow.js'
+import { invalidCode, otherCode, postJson, signup } from '../helpers/auth-flow.js'
 import {
   authHeaders,
   type MadeUser,
@@ -42,7 +42,6 @@ const eventsOf = (t: TestApp, type: AuditEventType, userId: string) =>
     .orderBy(auditEvents.at, auditEvents.id)
 
 /** Six digits other than `code`. */
-const otherCode = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, '0')
 
 let address = 0
 /** A client address of its own, so that the login throttle of one test leaves the others be. */

@@ -1,0 +1,41 @@
+/** Every route of the API contract, without the `/v1` prefix, and who may call it. */
+export const CONTRACT: Record<string, 'public' | 'bearer'> = {
+  'post /auth/signup': 'public',
+  'post /auth/verify': 'public',
+  'post /auth/verify/resend': 'public',
+  'post /auth/login': 'public',
+  'post /auth/refresh': 'public',
+  'post /auth/logout': 'public',
+  'post /auth/password/forgot': 'public',
+  'post /auth/password/reset': 'public',
+  'get /users/me': 'bearer',
+  'post /users/me/email': 'bearer',
+  'post /users/me/email/confirm': 'bearer',
+  'get /users': 'bearer',
+  'get /users/{id}': 'bearer',
+  'patch /users/{id}': 'bearer',
+  'delete /users/{id}': 'bearer',
+  'get /users/me/sessions': 'bearer',
+  'delete /users/me/sessions': 'bearer',
+  'delete /users/me/sessions/{id}': 'bearer',
+  'get /users/{id}/sessions': 'bearer',
+  'delete /users/{id}/sessions': 'bearer',
+  'get /users/me/security-events': 'bearer',
+  'get /audit-events': 'bearer',
+  'post /users/me/mfa/totp': 'bearer',
+  'post /users/me/mfa/totp/confirm': 'bearer',
+  'post /users/me/mfa/totp/disable': 'bearer',
+  'post /users/me/mfa/recovery-codes': 'bearer',
+  'delete /users/{id}/mfa': 'bearer',
+  'post /auth/mfa/verify': 'public',
+  'get /health/live': 'public',
+  'get /health/ready': 'public',
+  'get /metrics': 'public',
+  'get /.well-known/jwks.json': 'public',
+  'get /.well-known/oauth-authorization-server': 'public',
+}
+
+/** The paths of the contract, each once. */
+export const contractPaths = () => [
+  ...new Set(Object.keys(CONTRACT).map((route) => route.slice(route.indexOf(' ') + 1))),
+]

@@ -6,7 +6,7 @@ import { configDefaults, defineConfig } from 'vitest/config'
 /**
  * `npm test` runs the unit tests once and the integration suite twice: on embedded PGlite
  * and on a PostgreSQL server. The server is TEST_DATABASE_URL, or the local one when it
- * answers. A few test files need more of the machine (Redis, PostgreSQL's server binaries
+ * answers. A few test files need more of the machine (Redis, HAProxy, PostgreSQL's server binaries
  * run as root for a private server, Chromium, openssl): on a newcomer's machine without
  * them those files are left out with a notice; in CI (CI=true) anything missing is an
  * error, never a silent skip.
@@ -60,10 +60,20 @@ const hasOpenssl = requireCapability(
   spawnSync('openssl', ['version']).status === 0,
   'openssl is not on the PATH (apt-get install openssl)',
 )
+const hasHaproxy = requireCapability(
+  spawnSync('haproxy', ['-v']).status === 0,
+  'haproxy is not on the PATH (apt-get install haproxy)',
+)
 const sharedEnv: Record<string, string> = hasRedis ? { TEST_REDIS_URL: redisUrl } : {}
 const integration = ['test/integration/**/*.test.ts']
-/** Tests of the PostgreSQL server itself (roles and rights): on the postgres project only. */
-const serverOnly = ['test/integration/database-role.test.ts']
+/**
+ * On the postgres project only: tests of the PostgreSQL server itself (roles and rights),
+ * and several processes sharing one database (PGlite is one process).
+ */
+const serverOnly = [
+  'test/integration/database-role.test.ts',
+  'test/integration/multi-instance.test.ts',
+]
 const exclude = [
   ...configDefaults.exclude,
   ...(hasRedis
@@ -73,6 +83,7 @@ const exclude = [
     ? []
     : ['test/integration/outage.test.ts', 'test/integration/shutdown.test.ts']),
   ...(hasOpenssl ? [] : ['test/integration/jwks-openssl.test.ts']),
+  ...(hasRedis && hasHaproxy ? [] : ['test/integration/multi-instance.test.ts']),
 ]
 
 export default defineConfig({

@@ -9,6 +9,11 @@ import { type CleanupDeps, type CleanupResult, createCleanupService } from './se
 import type { SigningKeysService } from './services/signing-keys.js'
 
 export type CleanupOutcome = ({ status: 'ran' } & CleanupResult) | { status: 'skipped' }
+/** A timed round: also 'not_due' when another process started one within the interval. */
+type ScheduledOutcome =
+  | ({ status: 'ran'; startedAt: Date } & CleanupResult)
+  | { status: 'skipped' }
+  | { status: 'not_due' }
 
 export interface SchedulerDeps {
   database: Database
@@ -53,16 +58,32 @@ export function createScheduler(deps: SchedulerDeps) {
   let running: Promise<void> | null = null
   let stopped = false
 
+  const cleanup = (db: Db) =>
+    createCleanupService({
+      repositories: createRepositories(db),
+      config: deps.config,
+      clock: deps.clock,
+      onDeleted: deps.onDeleted,
+      batchSize: deps.batchSize,
+    }).runCleanup({ signal: abort.signal })
+
+  /** One cleanup round now, whenever the last one was (the CLI's `cleanup`). */
   function runOnce(): Promise<CleanupOutcome> {
-    return withCleanupLock(deps.database, (db) =>
-      createCleanupService({
-        repositories: createRepositories(db),
-        config: deps.config,
-        clock: deps.clock,
-        onDeleted: deps.onDeleted,
-        batchSize: deps.batchSize,
-      }).runCleanup({ signal: abort.signal }),
-    )
+    return withCleanupLock(deps.database, cleanup)
+  }
+
+  /**
+   * The timer's round: every process sharing the database has its timer, so the round
+   * starts only when none started within the interval (claimed under the lock).
+   */
+  async function runIfDue(): Promise<ScheduledOutcome> {
+    const outcome = await withSessionLock(deps.database, 'cleanup', { wait: false }, async (db) => {
+      const { cleanup: runs } = createRepositories(db)
+      const startedAt = await runs.claimScheduledRun('cleanup', deps.config.cleanupIntervalMs)
+      return startedAt === null ? null : { startedAt, ...(await cleanup(db)) }
+    })
+    if (!outcome.acquired) return { status: 'skipped' }
+    return outcome.value === null ? { status: 'not_due' } : { status: 'ran', ...outcome.value }
   }
 
   async function maintainKeys() {
@@ -82,13 +103,15 @@ export function createScheduler(deps: SchedulerDeps) {
   async function runRound() {
     await maintainKeys()
     try {
-      const outcome = await runOnce()
+      const outcome = await runIfDue()
       if (outcome.status === 'skipped') {
         deps.logger.info('cleanup skipped: another process is running it')
+      } else if (outcome.status === 'not_due') {
+        deps.logger.info('cleanup not due: a round started less than CLEANUP_INTERVAL ago')
       } else {
-        const { counts, durationMs, interrupted } = outcome
+        const { counts, durationMs, interrupted, startedAt } = outcome
         deps.logger.info(
-          { ...counts, durationMs, interrupted },
+          { ...counts, durationMs, interrupted, startedAt: startedAt.toISOString() },
           `cleanup: ${counts.unverifiedUsers} unverified users, ${counts.codes} codes, ${counts.codeSends} code send records, ${counts.sessions} sessions, ${counts.refreshTokens} refresh tokens, ${counts.auditEvents} audit events, ${counts.mfaChallenges} MFA challenges, ${counts.mfaEnrolments} MFA enrolments deleted in ${durationMs} ms`,
         )
       }

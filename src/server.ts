@@ -6,8 +6,9 @@ async function main() {
   const context = await openContext()
   const { config, logger } = context
   const api = await composeApi(context)
-  // The cleanup also runs here unless RUN_SCHEDULER=false; an advisory lock keeps it to
-  // one process at a time however many instances and workers share the database.
+  // The cleanup also runs here unless RUN_SCHEDULER=false; an advisory lock and the time of
+  // the last round in the database keep it to one round per CLEANUP_INTERVAL in total,
+  // however many instances and workers share the database.
   const scheduler = config.runScheduler
     ? createCleanupScheduler(context, {
         signingKeys: api.services.signingKeys,

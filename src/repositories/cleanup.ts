@@ -6,6 +6,7 @@ import {
   mfaChallenges,
   oneTimeCodes,
   refreshTokens,
+  scheduledRuns,
   sessions,
   totpFactors,
   users,
@@ -21,6 +22,24 @@ import {
  */
 export function createCleanupRepository(db: Db) {
   return {
+    /**
+     * Starts the scheduled round `name` unless one started less than `intervalMs` ago, by any
+     * process: the database's clock decides, so hosts with drifting clocks agree. Returns
+     * when this round started, or null when it is not due.
+     */
+    async claimScheduledRun(name: string, intervalMs: number): Promise<Date | null> {
+      const rows = await db
+        .insert(scheduledRuns)
+        .values({ name, lastStartedAt: sql`now()` })
+        .onConflictDoUpdate({
+          target: scheduledRuns.name,
+          set: { lastStartedAt: sql`excluded.last_started_at` },
+          where: sql`${scheduledRuns.lastStartedAt} <= excluded.last_started_at - make_interval(secs => ${intervalMs / 1000})`,
+        })
+        .returning({ startedAt: scheduledRuns.lastStartedAt })
+      return rows[0]?.startedAt ?? null
+    },
+
     /** Never-verified accounts created before `createdBefore`; cascades remove their codes and tokens. */
     async deleteNeverVerifiedUsers(createdBefore: Date, limit: number): Promise<number> {
       // Served by the partial index users_never_verified_created_at_idx.

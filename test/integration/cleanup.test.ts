@@ -9,6 +9,7 @@ import {
   type NewUserRow,
   oneTimeCodes,
   refreshTokens,
+  scheduledRuns,
   sessions,
   users,
 } from '../../src/db/schema.js'
@@ -37,6 +38,8 @@ afterAll(async () => {
 beforeEach(async () => {
   await t.db.delete(users) // cascades to codes and tokens
   await t.db.delete(codeSends)
+  // A timed round starts only when none started within the interval: each test starts fresh.
+  await t.db.delete(scheduledRuns)
 })
 
 const ago = (ms: number) => new Date(t.clock.now().getTime() - ms)

@@ -28,6 +28,8 @@ export function startApi(options: {
   profileDir?: string
   /** A compiled `server.js` to measure instead (BENCH_API_ENTRY); run without tsx. */
   entry?: string
+  /** Settings over the bench's (bench/cpu-cost.ts: rate limits on, Redis). */
+  env?: Record<string, string>
 }): Promise<ChildServer> {
   return startServer({
     name: 'api',
@@ -48,6 +50,7 @@ export function startApi(options: {
       LOGIN_ACCOUNT_MAX_FAILURES: '0',
       RUN_SCHEDULER: 'false',
       LOG_LEVEL: 'warn',
+      ...options.env,
     },
   })
 }

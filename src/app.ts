@@ -70,10 +70,6 @@ function createFastify(deps: Pick<AppDeps, 'config' | 'logger'>) {
 
   app.decorateRequest('user', null as unknown as UserRow)
   app.decorateRequest('sessionId', null)
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id)
-    done()
-  })
   // Quiet routes (probes, metrics) log at `warn`, but never more than LOG_LEVEL allows.
   app.addHook('onRoute', (route) => {
     if (route.logLevel) route.logLevel = moreSevereLevel(route.logLevel, config.logLevel)

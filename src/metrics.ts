@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Registry } from 'prom-client'
+import { createHttpMetrics } from './http-metrics.js'
 
 export interface MetricsOptions {
   /** Process metrics (CPU, memory, event loop, GC): on for the API, off for one-shot tools. */
@@ -15,19 +16,8 @@ export function createMetrics(options: MetricsOptions = {}) {
   const registers = [registry]
   return {
     registry,
-    httpRequests: new Counter({
-      name: 'http_requests_total',
-      help: 'HTTP requests answered, by route pattern, method and status code',
-      labelNames: ['route', 'method', 'status_code'] as const,
-      registers,
-    }),
-    httpDuration: new Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'Time from receiving a request to sending the response, in seconds',
-      labelNames: ['route', 'method', 'status_code'] as const,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    }),
+    /** `http_requests_total` and `http_request_duration_seconds`, fed per request. */
+    http: createHttpMetrics(registers),
     signups: new Counter({
       name: 'auth_signups_total',
       help: 'Accounts created through sign-up',

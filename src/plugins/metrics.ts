@@ -1,5 +1,6 @@
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
+import type { HttpSeries } from '../http-metrics.js'
 import type { Metrics } from '../metrics.js'
 
 /** Requests that matched no route share one label, so scanners cannot explode cardinality. */
@@ -39,40 +40,42 @@ const outcomeOf = (config: FastifyContextConfig | undefined) =>
   config?.outcome === undefined ? undefined : OUTCOMES[config.outcome]
 
 interface Series {
-  requests: { inc(): void }
-  duration: { observe(value: number): void }
+  http: HttpSeries
   outcome: Count | undefined
 }
 
 /**
- * The labelled children per route, method and status, looked up once: prom-client hashes
- * the label object on every `inc`/`observe` otherwise. Bounded by the routes times the
- * statuses they answer, as the series themselves are.
+ * The series of each route (keyed by its config object, one per route), status and
+ * method, looked up once: no label object, key string or hash per request.
  */
 function createObserver(metrics: Metrics) {
-  const cache = new Map<string, Series>()
+  const routes = new WeakMap<FastifyContextConfig, Map<string, Series>>()
   const seriesOf = (request: FastifyRequest, statusCode: number) => {
-    // An unversioned alias counts under its /v1 pattern: one series per operation.
-    const route = request.routeOptions.config?.versionedUrl ?? request.routeOptions.url ?? UNMATCHED
+    const { config, url } = request.routeOptions
+    let known = routes.get(config)
+    if (!known) {
+      known = new Map()
+      routes.set(config, known)
+    }
     const method = request.method
-    const key = `${method} ${route} ${statusCode}`
-    let series = cache.get(key)
+    // Most routes answer one method: the status alone is the key then.
+    const key = method === config.method ? statusCode : `${method} ${statusCode}`
+    let series = known.get(String(key))
     if (!series) {
-      const labels = { route, method, status_code: String(statusCode) }
+      // An unversioned alias counts under its /v1 pattern: one series per operation.
+      const route = config.versionedUrl ?? url ?? UNMATCHED
       series = {
-        requests: metrics.httpRequests.labels(labels),
-        duration: metrics.httpDuration.labels(labels),
-        outcome: outcomeOf(request.routeOptions.config),
+        http: metrics.http.series(route, method, statusCode),
+        outcome: outcomeOf(config),
       }
-      cache.set(key, series)
+      known.set(String(key), series)
     }
     return series
   }
   return (request: FastifyRequest, reply: FastifyReply) => {
     const statusCode = reply.statusCode
     const series = seriesOf(request, statusCode)
-    series.requests.inc()
-    series.duration.observe(reply.elapsedTime / 1_000)
+    series.http.observe(reply.elapsedTime / 1_000)
     series.outcome?.(metrics, statusCode)
   }
 }

@@ -54,13 +54,18 @@ function helmetHeaders(options: HelmetOptions): [string, string][] {
   return [...headers]
 }
 
-/** Security headers on every response, and CORS only for the configured origins. */
+/**
+ * Security headers and `X-Request-Id` on every response, and CORS only for the configured
+ * origins. One hook for all of them: each hook is a step of Fastify's per-request loop.
+ */
 export async function registerSecurity(app: FastifyInstance, config: Pick<Config, 'corsOrigins'>) {
   const headers = helmetHeaders(HELMET_OPTIONS)
-  // Set on the raw response, as helmet does: a route that sends its own CSP (the docs
-  // pages) replaces this one, and error responses keep them all.
-  app.addHook('onRequest', (_request, reply, done) => {
-    for (const [name, value] of headers) reply.raw.setHeader(name, value)
+  // Reply headers: a route that sends its own CSP (the docs pages) replaces this one, and
+  // error responses keep them all. (Fastify hands them to `writeHead` in one go; set on the
+  // raw response instead, Node would check each one twice.)
+  app.addHook('onRequest', (request, reply, done) => {
+    for (const [name, value] of headers) reply.header(name, value)
+    reply.header('x-request-id', request.id)
     done()
   })
   if (config.corsOrigins.length === 0) return

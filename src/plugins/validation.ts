@@ -28,8 +28,18 @@ export function registerValidation(app: FastifyInstance) {
 
   // PostgreSQL cannot store NUL in text: refuse it up front as a 422, not a 500 later; and
   // refuse absurd nesting before anything (this scan, the validator) walks it.
-  app.addHook('preValidation', (request, _reply, done) => done(unsafeInputError(request)))
+  app.addHook('preValidation', (request, _reply, done) =>
+    done(mayBeUnsafe(request) ? unsafeInputError(request) : undefined),
+  )
 }
+
+/**
+ * Without a body, only the URL feeds the query and the path parameters, both flat: a NUL
+ * can reach them only as `%00` (HTTP refuses a raw one). Most requests are such GETs,
+ * which then skip the walk.
+ */
+const mayBeUnsafe = (request: FastifyRequest) =>
+  request.body !== undefined || request.url.includes('%00')
 
 /**
  * No body of this API nests beyond one object: anything deeper than this is an attack or a

@@ -2,7 +2,7 @@ import type { Clock } from '../core/clock.js'
 import type { Config } from '../core/config.js'
 import type { Repositories } from '../repositories/index.js'
 import { CODE_LIMITS } from './codes.js'
-import { CHALLENGE_MAX_WRONG } from './mfa.js'
+import { CHALLENGE_MAX_WRONG } from './mfa-login.js'
 
 const CLEANUP_BATCH_SIZE = 1_000
 

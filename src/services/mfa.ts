@@ -1,115 +1,47 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto'
-import type { Clock } from '../core/clock.js'
 import { normaliseEmail } from '../core/credentials.js'
-import { AppError, invalidField, notFound, unauthorized } from '../core/errors.js'
-import { newId } from '../core/ids.js'
-import type { DerivedKeys } from '../core/keys.js'
+import { AppError, notFound } from '../core/errors.js'
 import type { LoginThrottle } from '../core/login-throttle.js'
 import {
   generateRecoveryCodes,
   generateTotpSecret,
   hashRecoveryCode,
-  looksLikeTotp,
   matchTotp,
   totpSecretText,
   totpUri,
 } from '../core/mfa.js'
-import { open, seal } from '../core/sealing.js'
-import { hashToken } from '../core/security.js'
 import type { NewUserRow, UserRow } from '../db/schema.js'
-import { type Mailer, mfaNoticeEmail } from '../mailer.js'
+import { mfaNoticeEmail } from '../mailer.js'
 import type { Repositories } from '../repositories/index.js'
-import type { RecordEvent } from './audit.js'
 import { checkCurrentPassword } from './current-password.js'
 import {
-  type AuthLogger,
+  createSecondFactors,
+  invalidCode,
+  type MfaDeps,
+  type SecondFactor,
+  secondFactorOf,
+} from './mfa-factor.js'
+import { createMfaLogin } from './mfa-login.js'
+import {
   endSessions,
   type RequestContext,
   type SessionsService,
   securityEvent,
-  type TokenPair,
 } from './sessions.js'
 
-interface MfaServiceDeps {
-  repositories: Repositories
-  clock: Clock
-  mailer: Mailer
-  sessions: SessionsService
-  logger: AuthLogger
-  /** The audit log's writer: events go in the transaction of their change. */
-  recordEvent: RecordEvent
-  /** Derived from SECRET_KEY once, at start (core/keys.ts). */
-  keys: Pick<DerivedKeys, 'totpSecretSealing' | 'recoveryCodeHmac'>
-}
-
-/** How long an enrolment waits for its first code, and an `mfa_token` for its code. */
+/** How long an enrolment waits for its first code. */
 const ENROLMENT_TTL_MS = 10 * 60_000
-const CHALLENGE_TTL_MS = 5 * 60_000
-/** Wrong codes an `mfa_token` allows; the next try finds it spent. */
-export const CHALLENGE_MAX_WRONG = 5
 
-/** The second factor offered: a TOTP code, or a recovery code. */
-type SecondFactor = { code: string } | { recoveryCode: string }
-
-const invalidCode = () => new AppError(400, 'invalid_code', 'Invalid or expired code')
-const invalidMfaToken = () => unauthorized('invalid_token', 'Invalid or expired MFA token')
 const alreadyEnabled = () =>
   new AppError(409, 'mfa_already_enabled', 'Two-factor authentication is already on')
 
-/** The sealed secret names its owner, so a ciphertext copied onto another user does not open. */
-const secretLabel = (userId: string) => `totp:${userId}`
-
-/** `mfa_token`: the challenge id, a dot, then 32 random bytes (base64url). */
-const TOKEN_FORMAT = /^([0-9A-HJKMNP-TV-Z]{26})\.([A-Za-z0-9_-]{43})$/
-
-export function createMfaService(deps: MfaServiceDeps) {
-  const { repositories, clock, mailer, sessions, logger, keys, recordEvent } = deps
-
-  const sealSecret = (userId: string, secret: Buffer) =>
-    seal(keys.totpSecretSealing, secretLabel(userId), secret)
-  const openSecret = (userId: string, sealed: string) =>
-    open(keys.totpSecretSealing, secretLabel(userId), sealed)
-
-  /**
-   * Spends the second factor through `tx`: a TOTP code of a step later than the last one
-   * accepted (so a code, or an older one, never works twice), or an unused recovery code.
-   * The kind spent, or null when it was wrong. A recovery code spent is recorded with it.
-   */
-  async function spendFactor(
-    tx: Repositories,
-    user: UserRow,
-    factor: SecondFactor,
-    now: Date,
-    context?: RequestContext,
-  ) {
-    if ('code' in factor && looksLikeTotp(factor.code)) {
-      const row = await tx.mfa.findConfirmedFactor(user.id)
-      if (!row) return null
-      const step = matchTotp(openSecret(user.id, row.secret), factor.code, now)
-      if (step === null || !(await tx.mfa.acceptStep(user.id, step))) return null
-      return 'totp' as const
-    }
-    const recoveryCode = 'code' in factor ? factor.code : factor.recoveryCode
-    const hash = hashRecoveryCode(keys.recoveryCodeHmac, recoveryCode)
-    if (!(await tx.mfa.useRecoveryCode(user.id, hash, now))) return null
-    // The code proved the user: the actor, also on the login route that has none yet.
-    const event = { type: 'mfa.recovery_code_used', userId: user.id, actorId: user.id } as const
-    await recordEvent(tx, event, context)
-    return 'recovery' as const
-  }
-
-  /** After a recovery code was spent: the user is told, with how many are left. */
-  async function noticeRecoveryCodeUsed(user: UserRow, context?: RequestContext) {
-    const left = await repositories.mfa.countUnusedRecoveryCodes(user.id)
-    securityEvent(
-      logger,
-      context,
-      'mfa_recovery_code_used',
-      { userId: user.id, left },
-      'recovery code used',
-    )
-    mailer.dispatch(mfaNoticeEmail('recovery_code_used', user.email, left))
-  }
+/**
+ * Two-factor authentication: enrolment, turning it off, recovery codes and the admin's
+ * reset here; the login's second step in mfa-login.ts.
+ */
+export function createMfaService(deps: MfaDeps & { sessions: SessionsService }) {
+  const { repositories, clock, mailer, logger, recordEvent, keys } = deps
+  const factors = createSecondFactors(deps)
+  const { sealSecret, openSecret, spendFactor, noticeRecoveryCodeUsed } = factors
 
   /**
    * Checks a code of a signed-in user with MFA on, counted by the login throttle like a
@@ -166,6 +98,9 @@ export function createMfaService(deps: MfaServiceDeps) {
   }
 
   return {
+    ...createMfaLogin(deps, factors),
+    secondFactorOf,
+
     /** Step one of enrolment: a new secret, pending until confirmed with a first code. */
     async startEnrolment(user: UserRow, currentPassword: string, throttle: LoginThrottle) {
       await checkCurrentPassword(user, currentPassword, throttle)
@@ -240,61 +175,6 @@ export function createMfaService(deps: MfaServiceDeps) {
       return result
     },
 
-    /** After a right password of an account with MFA on: the `mfa_token` of the second step. */
-    async challenge(user: UserRow): Promise<string> {
-      const id = newId()
-      const secret = randomBytes(32).toString('base64url')
-      const now = clock.now()
-      const expiresAt = new Date(now.getTime() + CHALLENGE_TTL_MS)
-      await repositories.mfa.insertChallenge(
-        { id, userId: user.id, tokenHash: hashToken(secret), expiresAt },
-        now,
-      )
-      return `${id}.${secret}`
-    },
-
-    /**
-     * The second step of a login: a right code for a live `mfa_token` starts the session.
-     * Each try is counted on the token before the code is compared (so parallel guesses
-     * cannot exceed the limit) and by the account's login throttle.
-     */
-    async verifyLogin(
-      mfaToken: string,
-      factor: SecondFactor,
-      throttle: LoginThrottle,
-      context?: RequestContext,
-    ): Promise<TokenPair> {
-      const [, id, secret] = TOKEN_FORMAT.exec(mfaToken) ?? []
-      if (id === undefined || secret === undefined) throw invalidMfaToken()
-      const found = await repositories.mfa.findChallenge(id)
-      const expected = Buffer.from(found?.tokenHash ?? hashToken(''), 'hex')
-      // Constant-time, so the time taken reveals nothing about a guessed token's hash.
-      if (!found || !timingSafeEqual(expected, Buffer.from(hashToken(secret), 'hex'))) {
-        throw invalidMfaToken()
-      }
-      const user = await repositories.users.findById(found.userId)
-      if (!user?.isActive || !user.isVerified || !user.mfaEnabled) throw invalidMfaToken()
-      const attempt = await throttle.begin(user.email)
-      const now = clock.now()
-      const claimed = await repositories.mfa.claimChallengeTry(id, CHALLENGE_MAX_WRONG, now)
-      if (!claimed) throw invalidMfaToken()
-      // The code, the token and the new session (with its login.succeeded) commit together.
-      const done = await repositories.transaction(async (tx) => {
-        const spent = await spendFactor(tx, user, factor, now, context)
-        if (spent === null || !(await tx.mfa.useChallenge(id, now))) return null
-        return { kind: spent, pair: await sessions.start(user, context, tx) }
-      })
-      if (done === null) {
-        securityEvent(logger, context, 'mfa_failed', { userId: user.id }, 'wrong MFA code')
-        const event = { userId: user.id, actorId: null, details: { reason: 'wrong_mfa_code' } }
-        await recordEvent(repositories, { type: 'login.failed', ...event }, context)
-        throw invalidCode()
-      }
-      await attempt.matched()
-      if (done.kind === 'recovery') await noticeRecoveryCodeUsed(user, context)
-      return done.pair
-    },
-
     /** `cli mfa-reset --email E`. */
     reset,
 
@@ -302,15 +182,6 @@ export function createMfaService(deps: MfaServiceDeps) {
       const user = await repositories.users.findByEmail(normaliseEmail(email))
       if (!user) throw notFound('User not found')
       return reset(user.id)
-    },
-
-    /** Exactly one of `code` and `recoveryCode`, as the verify route's body offers them. */
-    secondFactorOf(input: { code?: string; recoveryCode?: string }): SecondFactor {
-      if (input.code !== undefined && input.recoveryCode === undefined) return { code: input.code }
-      if (input.recoveryCode !== undefined && input.code === undefined) {
-        return { recoveryCode: input.recoveryCode }
-      }
-      throw invalidField('code', 'Send either code or recovery_code', 'value_error')
     },
   }
 }

@@ -88,6 +88,11 @@ async function onEach(request: () => Promise<Answer>) {
 const meOnEach = (token: string) => onEach(() => call('GET', '/v1/users/me', { token }))
 
 describe('three instances behind HAProxy', () => {
+  it("accepts docker-compose.scale.yml's HAProxy config (haproxy -c)", async () => {
+    const check = await promisify(execFile)('haproxy', ['-c', '-f', 'docker/haproxy/haproxy.cfg'])
+    expect(check.stdout.trim()).toBe('Configuration file is valid')
+  })
+
   it('a login refreshes on another instance, a replay on a third is reuse, a logout holds everywhere', async () => {
     const user = await makeUser(testDb.database.db)
     const first = await call('POST', '/v1/auth/login', {

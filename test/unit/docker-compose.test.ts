@@ -110,3 +110,51 @@ describe('docker-compose.yml', () => {
     expect(setting(service('mailpit'), 'image')).toMatch(/^axllent\/mailpit:v\d+\.\d+\.\d+$/)
   })
 })
+
+describe('docker-compose.scale.yml (three API replicas behind HAProxy)', () => {
+  const scale = readFileSync('docker-compose.scale.yml', 'utf8')
+  const scaleService = (name: string) => block(block(scale.split('\n'), 'services', 0), name, 2)
+  const haproxyCfg = readFileSync('docker/haproxy/haproxy.cfg', 'utf8')
+
+  it('runs three api replicas that publish nothing; HAProxy publishes the port api did', () => {
+    const api = scaleService('api')
+    expect(setting(block(api, 'deploy', 4), 'replicas')).toBe('3')
+    expect(setting(api, 'ports')).toBe('!reset []')
+    expect(setting(block(api, 'environment', 4), 'TRUST_PROXY')).toBe('1')
+    const published = listItems(block(service('api'), 'ports', 4))
+    expect(listItems(block(scaleService('haproxy'), 'ports', 4))).toEqual(published)
+    expect(published).toEqual(['${API_PORT:-8000}:8000'])
+  })
+
+  it('mounts a pinned HAProxy on its config, started once the replicas are healthy', () => {
+    const haproxy = scaleService('haproxy')
+    expect(setting(haproxy, 'image')).toMatch(/^haproxy:\d+\.\d+\.\d+-alpine$/)
+    const [source, target] = listItems(block(haproxy, 'volumes', 4))[0]?.split(':') ?? []
+    expect(source).toBe('./docker/haproxy/haproxy.cfg')
+    expect(target).toBe('/usr/local/etc/haproxy/haproxy.cfg')
+    expect(setting(block(block(haproxy, 'depends_on', 4), 'api', 6), 'condition')).toBe(
+      'service_healthy',
+    )
+    const used = [...scale.matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1] as string)
+    expect(used.filter((name) => !exampleVariables.has(name))).toEqual([])
+  })
+
+  it('balances round-robin over the api service, checked on /health/ready', () => {
+    const directives = haproxyCfg
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'))
+    expect(directives).toContain('bind :8000')
+    expect(directives).toContain('balance roundrobin')
+    expect(directives).toContain('http-check send meth GET uri /health/ready')
+    expect(directives).toContain('http-check expect status 200')
+    expect(directives).toContain('server-template api 5 api:8000')
+    expect(directives).toContain('option forwardfor')
+    expect(directives).toContain('http-request deny deny_status 404 if { path /metrics }')
+    // The replicas' address comes from Docker's DNS, re-read as they come and go.
+    expect(directives).toContain('nameserver dns 127.0.0.11:53')
+    expect(directives.find((d) => d.startsWith('default-server '))).toMatch(
+      /\bcheck\b.*\bresolvers docker\b.*\binit-addr none\b/,
+    )
+  })
+})

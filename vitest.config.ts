@@ -6,10 +6,10 @@ import { configDefaults, defineConfig } from 'vitest/config'
 /**
  * `npm test` runs the unit tests once and the integration suite twice: on embedded PGlite
  * and on a PostgreSQL server. The server is TEST_DATABASE_URL, or the local one when it
- * answers. A few test files need more of the machine (Redis, HAProxy, PostgreSQL's server binaries
- * run as root for a private server, Chromium, openssl): on a newcomer's machine without
- * them those files are left out with a notice; in CI (CI=true) anything missing is an
- * error, never a silent skip.
+ * answers. A few test files need more of the machine (Redis, HAProxy, PostgreSQL's server
+ * binaries run as root for a private server, Chromium, openssl, promtool): on a newcomer's
+ * machine without them those files are left out with a notice; in CI (CI=true) anything
+ * missing is an error, never a silent skip.
  */
 const postgresUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -64,6 +64,10 @@ const hasHaproxy = requireCapability(
   spawnSync('haproxy', ['-v']).status === 0,
   'haproxy is not on the PATH (apt-get install haproxy)',
 )
+const hasPromtool = requireCapability(
+  spawnSync('promtool', ['--version']).status === 0,
+  'promtool is not on the PATH (apt-get install prometheus)',
+)
 const sharedEnv: Record<string, string> = hasRedis ? { TEST_REDIS_URL: redisUrl } : {}
 const integration = ['test/integration/**/*.test.ts']
 /**
@@ -84,6 +88,7 @@ const exclude = [
     : ['test/integration/outage.test.ts', 'test/integration/shutdown.test.ts']),
   ...(hasOpenssl ? [] : ['test/integration/jwks-openssl.test.ts']),
   ...(hasRedis && hasHaproxy ? [] : ['test/integration/multi-instance.test.ts']),
+  ...(hasPromtool ? [] : ['test/unit/monitoring-config.test.ts']),
 ]
 
 export default defineConfig({

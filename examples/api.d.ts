@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Prometheus text format: request counts and latency by route pattern, method and status; process metrics; sign-ups, verifications, logins, refreshes, reuse detections and cleanup deletions.
+         * @description Prometheus text format: request counts and latency by route pattern, method and status; process metrics; database reachability; sign-ups, verifications, logins, refreshes, reuse detections, cleanup rounds and deletions. With METRICS_TOKEN set, only `Authorization: Bearer <METRICS_TOKEN>` is answered (401 otherwise); with METRICS_PORT set, served on that port instead of this one.
          */
         get: operations["metrics"];
         put?: never;

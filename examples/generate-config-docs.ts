@@ -22,8 +22,9 @@ const HEADER = [
   '# Coffee Shop API configuration. Copy to .env (read at start, never overriding the real',
   '# environment). Every variable the service reads is listed here with its default; a',
   '# commented line means "unset". Durations: 500ms, 30s, 15m, 12h, 2d.',
-  '# For `docker compose up`, set SECRET_KEY, POSTGRES_PASSWORD and APP_DB_PASSWORD below;',
-  '# compose supplies DATABASE_URL, REDIS_URL and (unless set here) SMTP_URL itself.',
+  '# For `docker compose up`, set SECRET_KEY, POSTGRES_PASSWORD, APP_DB_PASSWORD and',
+  '# GRAFANA_ADMIN_PASSWORD below; compose supplies DATABASE_URL, REDIS_URL and (unless set',
+  '# here) SMTP_URL itself.',
   '# (Written by `npm run docs:config` from src/core/config/variables-*.ts.)',
 ]
 
@@ -37,6 +38,11 @@ const COMPOSE_ONLY = [
   "# Host port of the API, and of Mailpit's web UI (published on 127.0.0.1 only).",
   '# API_PORT=8000',
   '# MAILPIT_UI_PORT=8025',
+  "# Required, no default: the password of Grafana's admin user (letters and digits).",
+  '# GRAFANA_ADMIN_PASSWORD=',
+  '# Host ports of Grafana and Prometheus (published on 127.0.0.1 only).',
+  '# GRAFANA_PORT=3000',
+  '# PROMETHEUS_PORT=9090',
 ]
 
 type AnyVariable = Variable<unknown>

@@ -47,7 +47,8 @@ export interface AppDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
-const READY_TIMEOUT_MS = 2_000
+/** How long `/health/ready` and the `database_up` metric wait for `select 1`. */
+export const READY_TIMEOUT_MS = 2_000
 
 /** The Fastify instance: trusted proxies, body limit, request ids, log levels per route. */
 function createFastify(deps: Pick<AppDeps, 'config' | 'logger'>) {
@@ -147,7 +148,7 @@ export async function buildApp(deps: AppDeps) {
   // Before any route: limits attach to routes as they are added.
   const loginThrottleFor = await registerRateLimits(app, { config, clock })
   await registerOpenApi(app)
-  registerMetrics(app, metrics)
+  registerMetrics(app, metrics, config)
 
   const { keyStore } = services
   // Loaded before the first request; stopped (timer, listening connection) with the app.

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { type DestinationStream, destination, type Logger } from 'pino'
-import { buildApp } from './app.js'
+import { buildApp, READY_TIMEOUT_MS } from './app.js'
 import { type Clock, systemClock } from './core/clock.js'
 import { type Config, loadConfig, loadRuntimeConfig, readEnvironment } from './core/config.js'
 import { StartupError } from './core/errors.js'
@@ -117,6 +117,7 @@ export function createCleanupScheduler(
 ) {
   const { config, database, clock, logger } = context
   const { signingKeys, metrics } = parts
+  metrics?.cleanupInterval.set(config.cleanupIntervalMs / 1_000)
   return createScheduler({
     database,
     config,
@@ -126,8 +127,18 @@ export function createCleanupScheduler(
     onDeleted:
       metrics &&
       ((kind, count) => metrics.cleanupDeletions.inc({ kind: CLEANUP_KIND_LABELS[kind] }, count)),
+    onRound:
+      metrics &&
+      ((result) => {
+        metrics.cleanupRuns.inc({ result })
+        if (result === 'ran') metrics.cleanupLastSuccess.setToCurrentTime()
+      }),
   })
 }
+
+/** What a long-running process (API, worker) exports: process metrics, `database_up`. */
+export const createProcessMetrics = ({ database }: Pick<Context, 'database'>) =>
+  createMetrics({ processMetrics: true, pingDatabase: () => database.ping(READY_TIMEOUT_MS) })
 
 /**
  * The HTTP API over a context: mailer, metrics, services, the first admin, error
@@ -137,7 +148,7 @@ export function createCleanupScheduler(
 export async function composeApi(context: Context) {
   const { config, logger } = context
   const mailer = openMailer(context)
-  const metrics = createMetrics({ processMetrics: true })
+  const metrics = createProcessMetrics(context)
   // One set of services: the first-admin step and the app share it.
   const services = createServices({ ...context, mailer, metrics })
   const firstAdmin = await services.users.ensureFirstAdmin()

@@ -1,10 +1,19 @@
-import { Counter, collectDefaultMetrics, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import { createHttpMetrics } from './http-metrics.js'
 
 export interface MetricsOptions {
   /** Process metrics (CPU, memory, event loop, GC): on for the API, off for one-shot tools. */
   processMetrics?: boolean
+  /**
+   * Asks the database `select 1` (rejecting when it does not answer in time): called at
+   * each scrape for `database_up`. Without it that gauge is not exported.
+   */
+  pingDatabase?: () => Promise<void>
 }
+
+/** Results of a scheduled cleanup round; `cleanup_runs_total` starts each at 0. */
+const CLEANUP_RESULTS = ['ran', 'not_due', 'skipped', 'failed'] as const
+export type CleanupRoundResult = (typeof CLEANUP_RESULTS)[number]
 
 /**
  * Every metric lives in its own Registry, never prom-client's global one: tests build many
@@ -14,7 +23,8 @@ export function createMetrics(options: MetricsOptions = {}) {
   const registry = new Registry()
   if (options.processMetrics) collectDefaultMetrics({ register: registry })
   const registers = [registry]
-  return {
+  const { pingDatabase } = options
+  const metrics = {
     registry,
     /** `http_requests_total` and `http_request_duration_seconds`, fed per request. */
     http: createHttpMetrics(registers),
@@ -62,7 +72,40 @@ export function createMetrics(options: MetricsOptions = {}) {
       labelNames: ['kind'] as const,
       registers,
     }),
+    cleanupRuns: new Counter({
+      name: 'cleanup_runs_total',
+      help: 'Scheduled cleanup rounds by result: ran (this process did the round), not_due (a process started one within CLEANUP_INTERVAL), skipped (another process held the lock), failed',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    cleanupLastSuccess: new Gauge({
+      name: 'cleanup_last_success_timestamp_seconds',
+      help: 'Unix time at which this process last finished a cleanup round (0: not yet)',
+      registers,
+    }),
+    cleanupInterval: new Gauge({
+      name: 'cleanup_interval_seconds',
+      help: 'CLEANUP_INTERVAL of this process, in seconds (0: it runs no scheduler)',
+      registers,
+    }),
+    databaseUp: new Gauge({
+      name: 'database_up',
+      help: 'Whether the database answered select 1 within 2 s at this scrape (1) or not (0)',
+      registers: pingDatabase ? registers : [],
+      async collect() {
+        this.set(
+          (await pingDatabase?.().then(
+            () => 1,
+            () => 0,
+          )) ?? 0,
+        )
+      },
+    }),
   }
+  // Every known label value starts at 0, so rate() and increase() see the first event.
+  for (const result of ['success', 'failure']) metrics.logins.inc({ result }, 0)
+  for (const result of CLEANUP_RESULTS) metrics.cleanupRuns.inc({ result }, 0)
+  return metrics
 }
 
 export type Metrics = ReturnType<typeof createMetrics>

@@ -4,6 +4,7 @@ import type { Config } from './core/config.js'
 import type { Database, Db } from './db/client.js'
 import { databaseMessage } from './db/errors.js'
 import { withSessionLock } from './db/locks.js'
+import type { CleanupRoundResult } from './metrics.js'
 import { createRepositories } from './repositories/index.js'
 import { type CleanupDeps, type CleanupResult, createCleanupService } from './services/cleanup.js'
 import type { SigningKeysService } from './services/signing-keys.js'
@@ -27,6 +28,8 @@ export interface SchedulerDeps {
   signingKeys?: Pick<SigningKeysService, 'maintain'>
   /** Passed to the cleanup service: the hook for a deleted-rows metric. */
   onDeleted?: CleanupDeps['onDeleted']
+  /** Told how each scheduled round ended: the hook for the cleanup-runs metrics. */
+  onRound?: (result: CleanupRoundResult) => void
   batchSize?: number
 }
 
@@ -105,10 +108,13 @@ export function createScheduler(deps: SchedulerDeps) {
     try {
       const outcome = await runIfDue()
       if (outcome.status === 'skipped') {
+        deps.onRound?.('skipped')
         deps.logger.info('cleanup skipped: another process is running it')
       } else if (outcome.status === 'not_due') {
+        deps.onRound?.('not_due')
         deps.logger.info('cleanup not due: a round started less than CLEANUP_INTERVAL ago')
       } else {
+        deps.onRound?.('ran')
         const { counts, durationMs, interrupted, startedAt } = outcome
         deps.logger.info(
           { ...counts, durationMs, interrupted, startedAt: startedAt.toISOString() },
@@ -116,6 +122,7 @@ export function createScheduler(deps: SchedulerDeps) {
         )
       }
     } catch (error) {
+      deps.onRound?.('failed')
       deps.logger.error({ err: error }, 'cleanup failed; retrying at the next interval')
     }
   }

@@ -1,4 +1,5 @@
 import { composeApi, createCleanupScheduler, databaseLabel, openContext } from './composition.js'
+import { startMetricsServer } from './metrics-server.js'
 import { closeOnSignals, runMain } from './runtime.js'
 
 /** Config → database → migrations → app → listen; a graceful close on SIGTERM/SIGINT. */
@@ -16,14 +17,18 @@ async function main() {
       })
     : null
 
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> = null
   const message = 'shutting down: finishing in-flight requests'
   closeOnSignals(logger, { message, timeoutMs: config.shutdownTimeoutMs }, async () => {
     await api.close() // stops accepting, waits for in-flight requests, flushes mail
+    await metricsServer?.close()
     await scheduler?.stop() // lets the cleanup batch in flight finish
     await context.database.close()
   })
 
   await api.app.listen({ port: config.port, host: config.host })
+  // With METRICS_PORT, /metrics is there instead of on PORT.
+  metricsServer = await startMetricsServer({ config, logger, metrics: api.metrics })
   scheduler?.start()
   const base = `http://localhost:${config.port}`
   logger.info(

@@ -1,5 +1,9 @@
+import { createHash } from 'node:crypto'
 import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
+import type { Config } from '../core/config.js'
+import { unauthorized } from '../core/errors.js'
+import { safeEqual } from '../core/security.js'
 import type { HttpSeries } from '../http-metrics.js'
 import type { Metrics } from '../metrics.js'
 
@@ -80,24 +84,42 @@ function createObserver(metrics: Metrics) {
   }
 }
 
-/** Request count and latency by route pattern, method and status; `GET /metrics`. */
-export function registerMetrics(app: FastifyInstance, metrics: Metrics) {
-  const observe = createObserver(metrics)
-  app.addHook('onResponse', (request, reply, done) => {
-    observe(request, reply)
-    done()
-  })
+/** Who may read /metrics: anyone that reaches it, or the holder of METRICS_TOKEN. */
+export type MetricsAccess = Pick<Config, 'metricsToken'>
 
+const digest = (text: string) => createHash('sha256').update(text).digest('hex')
+
+/**
+ * `Authorization: Bearer <METRICS_TOKEN>` or 401. Both sides are hashed first, so the
+ * constant-time comparison takes as long whatever the length of what was sent.
+ */
+function requireToken(token: string) {
+  const expected = digest(`Bearer ${token}`)
+  return async (request: FastifyRequest) => {
+    if (!safeEqual(digest(request.headers.authorization ?? ''), expected)) {
+      throw unauthorized('not_authenticated', 'Not authenticated')
+    }
+  }
+}
+
+/** `GET /metrics`, on the API's port or on the METRICS_PORT listener (metrics-server.ts). */
+export function registerMetricsRoute(
+  app: FastifyInstance,
+  metrics: Metrics,
+  access: MetricsAccess,
+) {
+  const token = access.metricsToken
   app.get(
     '/metrics',
     {
+      onRequest: token === null ? [] : [requireToken(token)],
       schema: {
         tags: ['operations'],
         summary: 'Prometheus metrics',
         operationId: 'metrics',
         security: [],
         description:
-          'Prometheus text format: request counts and latency by route pattern, method and status; process metrics; sign-ups, verifications, logins, refreshes, reuse detections and cleanup deletions.',
+          'Prometheus text format: request counts and latency by route pattern, method and status; process metrics; database reachability; sign-ups, verifications, logins, refreshes, reuse detections, cleanup rounds and deletions. With METRICS_TOKEN set, only `Authorization: Bearer <METRICS_TOKEN>` is answered (401 otherwise); with METRICS_PORT set, served on that port instead of this one.',
         produces: ['text/plain'],
         response: {
           200: {
@@ -111,4 +133,21 @@ export function registerMetrics(app: FastifyInstance, metrics: Metrics) {
     async (_request, reply) =>
       reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   )
+}
+
+/**
+ * Request count and latency by route pattern, method and status; `GET /metrics` unless
+ * METRICS_PORT moves it to a listener of its own.
+ */
+export function registerMetrics(
+  app: FastifyInstance,
+  metrics: Metrics,
+  config: MetricsAccess & Pick<Config, 'metricsPort'>,
+) {
+  const observe = createObserver(metrics)
+  app.addHook('onResponse', (request, reply, done) => {
+    observe(request, reply)
+    done()
+  })
+  if (config.metricsPort === null) registerMetricsRoute(app, metrics, config)
 }

@@ -53,7 +53,7 @@ describe('docker-compose.yml', () => {
   it('has no default password or key: each one is required from .env', () => {
     const secrets = [...compose.matchAll(/\$\{([A-Z0-9_]*(?:PASSWORD|SECRET)[A-Z0-9_]*)([^}]*)\}/g)]
     expect(new Set(secrets.map((m) => m[1]))).toEqual(
-      new Set(['SECRET_KEY', 'POSTGRES_PASSWORD', 'APP_DB_PASSWORD']),
+      new Set(['SECRET_KEY', 'POSTGRES_PASSWORD', 'APP_DB_PASSWORD', 'GRAFANA_ADMIN_PASSWORD']),
     )
     for (const [reference, , rest] of secrets) {
       expect(rest, reference).toMatch(/^:\?\S/) // ${VAR:?message}: unset or empty stops compose
@@ -100,14 +100,52 @@ describe('docker-compose.yml', () => {
     )
   })
 
-  it("publishes Mailpit's web UI on 127.0.0.1 only, and pins every image", () => {
-    const mailpitPorts = listItems(block(service('mailpit'), 'ports', 4))
-    expect(mailpitPorts.length).toBeGreaterThan(0)
-    for (const port of mailpitPorts) expect(port).toMatch(/^127\.0\.0\.1:/)
+  it('publishes the web UIs (Mailpit, Grafana, Prometheus) on 127.0.0.1 only, and pins every image', () => {
+    for (const name of ['mailpit', 'grafana', 'prometheus']) {
+      const ports = listItems(block(service(name), 'ports', 4))
+      expect(ports.length, name).toBe(1)
+      for (const port of ports) expect(port, name).toMatch(/^127\.0\.0\.1:/)
+    }
     const images = [...compose.matchAll(/^\s+image: (\S+)$/gm)].map((m) => m[1] as string)
-    expect(images.length).toBe(4) // the app's, postgres, redis, mailpit
+    // the app's, postgres, redis, mailpit, prometheus, loki, alloy, grafana
+    expect(images.length).toBe(8)
     for (const image of images) expect(image).toMatch(/^[\w./-]+:(?!latest$)[\w.-]+$/)
-    expect(setting(service('mailpit'), 'image')).toMatch(/^axllent\/mailpit:v\d+\.\d+\.\d+$/)
+    for (const name of ['mailpit', 'prometheus', 'loki', 'alloy', 'grafana']) {
+      expect(setting(service(name), 'image'), name).toMatch(/:v?\d+\.\d+\.\d+$/)
+    }
+  })
+
+  it('serves /metrics of the API and the worker on an unpublished port, to Prometheus', () => {
+    expect(setting(appEnv, 'METRICS_PORT')).toBe('9100')
+    expect(setting(appEnv, 'METRICS_HOST')).toBe('0.0.0.0')
+    // The API publishes its port only; 9100 is published by no service.
+    expect(listItems(block(service('api'), 'ports', 4))).toEqual([`\${API_PORT:-8000}:8000`])
+    expect(compose).not.toMatch(/:9100["\s]*$/m)
+    const mounts = listItems(block(service('prometheus'), 'volumes', 4))
+    expect(mounts).toContain('./docker/prometheus:/etc/prometheus:ro')
+    expect(listItems(block(service('prometheus'), 'command', 4))).toContain(
+      '--config.file=/etc/prometheus/prometheus.yml',
+    )
+  })
+
+  it('provisions Grafana from files that exist, and ships logs with Alloy', () => {
+    const mounts = listItems(block(service('grafana'), 'volumes', 4))
+    expect(mounts).toContain('./docker/grafana/provisioning:/etc/grafana/provisioning:ro')
+    expect(mounts).toContain('./docker/grafana/dashboards:/etc/grafana/dashboards:ro')
+    const provider = readFileSync('docker/grafana/provisioning/dashboards/dashboards.yml', 'utf8')
+    expect(provider).toContain('path: /etc/grafana/dashboards')
+    const home = setting(
+      block(service('grafana'), 'environment', 4),
+      'GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH',
+    )
+    expect(existsSync(home?.replace('/etc/grafana/', 'docker/grafana/') ?? 'missing')).toBe(true)
+    const alloy = listItems(block(service('alloy'), 'volumes', 4))
+    expect(alloy).toContain('./docker/alloy/config.alloy:/etc/alloy/config.alloy:ro')
+    // Alloy keeps to this compose project's containers.
+    const name = /^name: (\S+)$/m.exec(compose)?.[1]
+    expect(readFileSync('docker/alloy/config.alloy', 'utf8')).toContain(
+      `"com.docker.compose.project=${name}"`,
+    )
   })
 })
 

@@ -92,6 +92,13 @@ export const CHECKS: readonly Check[] = [
     ]
   }),
 
+  // Two listeners cannot share a port; PORT=0 (any free port) never clashes.
+  check(['port', 'metricsPort'], (settings, env) =>
+    settings.metricsPort !== null && settings.metricsPort === settings.port
+      ? [refused(env, 'metricsPort', 'must differ from PORT (it is a second listener)')]
+      : [],
+  ),
+
   // Both or neither, whether or not their values are valid: it reads no values, only
   // whether each is set, so one start reports this along with a bad address.
   check([], (_settings, env) => {

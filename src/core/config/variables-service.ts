@@ -5,6 +5,7 @@ import {
   oneOf,
   origins,
   path,
+  secretKey,
   text,
   trustProxy,
   url,
@@ -107,6 +108,26 @@ export const HTTP = {
     doc: 'Browser origins allowed by CORS, comma-separated, e.g. https://shop.example.com (never *). Unset: no cross-origin access.',
     summary: 'browser origins allowed by CORS (never `*`)',
   }),
+}
+
+export const METRICS = {
+  metricsToken: variable({
+    env: 'METRICS_TOKEN',
+    parse: secretKey,
+    secret: true,
+    unset: 'no token asked',
+    doc: 'When set, GET /metrics answers only `Authorization: Bearer <token>` (401 otherwise); at least 32 bytes, e.g. openssl rand -hex 32. Give Prometheus the same value (authorization.credentials in its scrape config).',
+    summary: 'bearer token that `GET /metrics` requires',
+  }),
+  metricsPort: variable({
+    env: 'METRICS_PORT',
+    parse: integer(1, 65535),
+    example: '9100',
+    unset: '`/metrics` on `PORT`',
+    doc: 'When set, /metrics is served on its own listener at METRICS_HOST:METRICS_PORT and no longer on PORT, so the public port never shows it. The worker serves /metrics only when it is set.',
+    summary: 'separate `/metrics` listener (API and worker)',
+  }),
+  metricsHost: variable({ env: 'METRICS_HOST', parse: text, default: '127.0.0.1' }),
 }
 
 export const ERROR_REPORTING = {

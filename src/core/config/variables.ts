@@ -1,6 +1,13 @@
 import type { Variable } from './variable.js'
 import { E_MAIL, FIRST_ADMIN, LIMITS, MFA } from './variables-accounts.js'
-import { BACKGROUND_WORK, DATABASE, ERROR_REPORTING, HTTP, RUNTIME } from './variables-service.js'
+import {
+  BACKGROUND_WORK,
+  DATABASE,
+  ERROR_REPORTING,
+  HTTP,
+  METRICS,
+  RUNTIME,
+} from './variables-service.js'
 import { TOKENS } from './variables-tokens.js'
 
 /**
@@ -18,6 +25,7 @@ export const SECTIONS = [
   { title: 'first admin', variables: FIRST_ADMIN },
   { title: 'two-factor authentication', variables: MFA },
   { title: 'error reporting', variables: ERROR_REPORTING },
+  { title: 'metrics', variables: METRICS },
 ] as const
 
 export const VARIABLES = {
@@ -31,6 +39,7 @@ export const VARIABLES = {
   ...FIRST_ADMIN,
   ...MFA,
   ...ERROR_REPORTING,
+  ...METRICS,
 }
 
 export type SettingName = keyof typeof VARIABLES

@@ -265,10 +265,12 @@ describe('three instances behind HAProxy', () => {
     const writer = async () => {
       while (!stop) {
         const email = uniqueEmail('load')
+        // Whether HAProxy had taken the instance out when this request was sent.
+        const afterDown = down
         const answer = await call('POST', '/v1/auth/signup', {
           body: { email, password: PASSWORD },
         }).catch((error: Error) => ({ status: 0, servedBy: String(error.cause ?? error) }))
-        answers.push({ status: answer.status, servedBy: answer.servedBy, afterDown: down })
+        answers.push({ status: answer.status, servedBy: answer.servedBy, afterDown })
         if (answer.status === 201) written.push(email)
       }
     }

@@ -1,9 +1,8 @@
 import { type Static, Type } from 'typebox'
 import { AUDIT_EVENT_TYPES } from '../core/audit-events.js'
-import { MAX_CURSOR_LENGTH } from '../core/cursor.js'
 import { MAX_USER_AGENT_LENGTH } from '../core/request-context.js'
 import type { AuditEventRow } from '../db/schema.js'
-import { UlidSchema } from './common.js'
+import { PAGE_QUERY_FIELDS, pageOf, UlidSchema } from './common.js'
 
 const TYPE_LIST = AUDIT_EVENT_TYPES.map((type) => `\`${type}\``).join(', ')
 
@@ -75,31 +74,14 @@ export function toAuditEventOut(row: AuditEventRow): AuditEventOut {
   }
 }
 
-export const AuditEventListSchema = Type.Object(
-  {
-    items: Type.Array(AuditEventOutSchema),
-    next_cursor: Type.Union([Type.String(), Type.Null()], {
-      description: 'Pass as `cursor` for the next page; null on the last page',
-    }),
-  },
-  {
-    $id: 'AuditEventList',
-    description: 'One page of security events, newest first',
-    examples: [{ items: [EVENT_EXAMPLE], next_cursor: NEXT_CURSOR_EXAMPLE }],
-  },
-)
+export const AuditEventListSchema = pageOf(AuditEventOutSchema, {
+  $id: 'AuditEventList',
+  description: 'One page of security events, newest first',
+  examples: [{ items: [EVENT_EXAMPLE], next_cursor: NEXT_CURSOR_EXAMPLE }],
+})
 
 const pageFields = {
-  limit: Type.Optional(
-    Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100' }),
-  ),
-  cursor: Type.Optional(
-    Type.String({
-      minLength: 1,
-      maxLength: MAX_CURSOR_LENGTH,
-      description: 'Opaque: `next_cursor` of the previous page',
-    }),
-  ),
+  ...PAGE_QUERY_FIELDS,
   type: Type.Optional(
     Type.Union(
       AUDIT_EVENT_TYPES.map((type) => Type.Literal(type)),

@@ -1,10 +1,11 @@
-import { type Static, Type } from 'typebox'
+import { type Static, type TObjectOptions, type TSchema, Type } from 'typebox'
 import {
   EMAIL_ADDRESS_PATTERN,
   EMAIL_MAX_LENGTH,
   PASSWORD_MAX_LENGTH,
   PASSWORD_MIN_LENGTH,
 } from '../core/credentials.js'
+import { MAX_CURSOR_LENGTH } from '../core/cursor.js'
 import { ULID_PATTERN } from '../core/ids.js'
 
 export const UlidSchema = Type.String({
@@ -170,3 +171,29 @@ export function errorResponses(...statuses: number[]) {
   }
   return responses
 }
+
+/** `limit` and `cursor`: the query fields of every keyset-paginated listing. */
+export const PAGE_QUERY_FIELDS = {
+  limit: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100' }),
+  ),
+  cursor: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: MAX_CURSOR_LENGTH,
+      description: 'Opaque: `next_cursor` of the previous page',
+    }),
+  ),
+}
+
+/** One page of a listing: its `items` and the `next_cursor` to pass for the next one. */
+export const pageOf = <T extends TSchema>(item: T, options: TObjectOptions) =>
+  Type.Object(
+    {
+      items: Type.Array(item),
+      next_cursor: Type.Union([Type.String(), Type.Null()], {
+        description: 'Pass as `cursor` for the next page; null on the last page',
+      }),
+    },
+    options,
+  )

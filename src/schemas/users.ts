@@ -1,12 +1,13 @@
 import { type Static, Type } from 'typebox'
 import { EMAIL_MAX_LENGTH, PASSWORD_MAX_LENGTH } from '../core/credentials.js'
-import { MAX_CURSOR_LENGTH } from '../core/cursor.js'
 import type { UserRow } from '../db/schema.js'
 import {
   CodeSchema,
   EmailSchema,
   FullNameSchema,
+  PAGE_QUERY_FIELDS,
   PasswordSchema,
+  pageOf,
   RoleSchema,
   UlidSchema,
 } from './common.js'
@@ -131,16 +132,7 @@ const booleanFilter = (description: string) => Type.Optional(Type.Boolean({ desc
 
 export const ListUsersQuerySchema = Type.Object(
   {
-    limit: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Page size, 1 to 100' }),
-    ),
-    cursor: Type.Optional(
-      Type.String({
-        minLength: 1,
-        maxLength: MAX_CURSOR_LENGTH,
-        description: 'Opaque: `next_cursor` of the previous page',
-      }),
-    ),
+    ...PAGE_QUERY_FIELDS,
     role: Type.Optional(RoleSchema),
     is_verified: booleanFilter('Only verified (`true`) or unverified (`false`) users'),
     is_active: booleanFilter('Only active (`true`) or deactivated (`false`) users'),
@@ -156,22 +148,14 @@ export const ListUsersQuerySchema = Type.Object(
   { additionalProperties: false },
 )
 
-export const UserListSchema = Type.Object(
-  {
-    items: Type.Array(UserOutSchema),
-    next_cursor: Type.Union([Type.String(), Type.Null()], {
-      description: 'Pass as `cursor` for the next page; null on the last page',
-    }),
-  },
-  {
-    $id: 'UserList',
-    description: 'One page of users, newest first',
-    examples: [
-      {
-        items: [USER_EXAMPLE],
-        next_cursor:
-          'WyIyMDI2LTExLTI1VDEwOjAwOjAwLjAwMDAwMFoiLCIwMUpEOFg0WlFLM1Y3TTJONVA2UjhTOVQwVyJd',
-      },
-    ],
-  },
-)
+export const UserListSchema = pageOf(UserOutSchema, {
+  $id: 'UserList',
+  description: 'One page of users, newest first',
+  examples: [
+    {
+      items: [USER_EXAMPLE],
+      next_cursor:
+        'WyIyMDI2LTExLTI1VDEwOjAwOjAwLjAwMDAwMFoiLCIwMUpEOFg0WlFLM1Y3TTJONVA2UjhTOVQwVyJd',
+    },
+  ],
+})

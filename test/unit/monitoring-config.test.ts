@@ -91,3 +91,40 @@ describe('metric names in PromQL', () => {
     for (const expr of expressions) expect(metricNames(expr), expr).not.toEqual([])
   })
 })
+
+describe('docker/grafana', () => {
+  const datasources = readFileSync(
+    'docker/grafana/provisioning/datasources/datasources.yml',
+    'utf8',
+  )
+  const dashboard = readDashboard() as unknown as {
+    uid: string
+    panels: { id: number; type: string; datasource?: { type: string; uid: string } }[]
+    templating: { list: { name: string }[] }
+  }
+
+  it('refers only to the provisioned data sources, by uid', () => {
+    const provisioned = [...datasources.matchAll(/uid: (\w+)\n\s+type: (\w+)/g)].map(
+      (m) => `${m[2]}:${m[1]}`,
+    )
+    expect(provisioned).toEqual(['prometheus:prometheus', 'loki:loki'])
+    const used = new Set(
+      dashboard.panels
+        .filter((panel) => panel.type !== 'row')
+        .map((panel) => `${panel.datasource?.type}:${panel.datasource?.uid}`),
+    )
+    expect(used).toEqual(new Set(provisioned))
+    const ids = dashboard.panels.map((panel) => panel.id)
+    expect(new Set(ids).size).toBe(ids.length)
+  })
+
+  it('links a request id in a log line to the dashboard narrowed to that request', () => {
+    const link = /url: "(\/d\/[^"]+)"/.exec(datasources)?.[1]
+    // $$ is Grafana's escape for a literal $ in provisioning files.
+    expect(link).toBe(`/d/${dashboard.uid}/coffee-shop-api?var-request_id=$\${__value.raw}`)
+    expect(dashboard.templating.list.map((v) => v.name)).toContain('request_id')
+    const logs = dashboard.panels.filter((panel) => panel.type === 'logs')
+    expect(logs).toHaveLength(1)
+    expect(JSON.stringify(logs[0])).toContain('|= \\"$request_id\\"')
+  })
+})

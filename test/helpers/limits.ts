@@ -1,6 +1,9 @@
+import { randomBytes } from 'node:crypto'
 import type { LightMyRequestResponse } from 'fastify'
-import { expect } from 'vitest'
-import type { TestApp } from './app.js'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, expect } from 'vitest'
+import type { Env } from '../../src/core/config.js'
+import { createTestApp, type TestApp } from './app.js'
 
 export const RATE_LIMITED = { detail: 'Too many requests, try again later', code: 'rate_limited' }
 export const INVALID_CREDENTIALS = {
@@ -36,3 +39,37 @@ export const loginFrom = (
     remoteAddress,
     headers,
   })
+
+/** A Redis key prefix of its own, so that no two test apps share a counter. */
+export const redisKeyPrefix = () => `test-${randomBytes(6).toString('hex')}:`
+
+/** Deletes every key under `prefix`, then closes the connection. */
+export async function dropRedisKeys(redis: Redis, prefix: string) {
+  const keys = await redis.keys(`${prefix}*`)
+  if (keys.length > 0) await redis.del(...keys)
+  await redis.quit()
+}
+
+/**
+ * Two instances of the app on one Redis, under a key prefix of their own, with `env`:
+ * made before the tests of the calling `describe`, closed (and their keys gone) after them.
+ */
+export function twoInstancesOnRedis(env: Env) {
+  const prefix = redisKeyPrefix()
+  const state = { prefix } as { a: TestApp; b: TestApp; redis: Redis; prefix: string }
+  beforeAll(async () => {
+    state.redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
+    await state.redis.ping().catch((error: Error) => {
+      throw new Error(`Redis is needed at ${redisUrl} (set TEST_REDIS_URL): ${error.message}`)
+    })
+    const shared = { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, ...env }
+    state.a = await createTestApp(shared)
+    state.b = await createTestApp(shared)
+  })
+  afterAll(async () => {
+    await state.a?.close()
+    await state.b?.close()
+    await dropRedisKeys(state.redis, prefix)
+  })
+  return state
+}

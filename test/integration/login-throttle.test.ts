@@ -1,19 +1,20 @@
-import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.js'
 import { authHeaders, type MadeUser, makeUser, uniqueEmail } from '../helpers/factories.js'
 import {
+  dropRedisKeys,
   expectRateLimited,
   INVALID_CREDENTIALS,
   loginFrom,
   RATE_LIMITED,
+  redisKeyPrefix,
   redisUrl,
 } from '../helpers/limits.js'
 
 const WRONG = 'not-the-password-77'
 const HOUR_S = 3_600
-const redisPrefix = `test-${randomBytes(6).toString('hex')}:`
+const redisPrefix = redisKeyPrefix()
 /** The per-client throttle at 3 failures per 15 min, the account limit at 8 per hour. */
 const LIMITS = {
   LOGIN_MAX_FAILURES: '3',
@@ -45,10 +46,7 @@ describe.each([
   afterAll(async () => {
     await t?.close()
     if (store !== 'in Redis') return
-    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
-    const keys = await redis.keys(`${redisPrefix}*`)
-    if (keys.length > 0) await redis.del(...keys)
-    await redis.quit()
+    await dropRedisKeys(new Redis(redisUrl, { maxRetriesPerRequest: 1 }), redisPrefix)
   })
 
   it('stops wrong passwords to one account from many addresses, until the window ends', async () => {

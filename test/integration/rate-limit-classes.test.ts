@@ -1,12 +1,9 @@
-import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.js'
-import { NEW_PASSWORD, PASSWORD } from '../helpers/factories.js'
-import { expectRateLimited, redisUrl } from '../helpers/limits.js'
+import { NEW_PASSWORD, PASSWORD, uniqueEmail } from '../helpers/factories.js'
+import { expectRateLimited, twoInstancesOnRedis } from '../helpers/limits.js'
 
 let counter = 0
-const uniqueEmail = () => `limits-${++counter}-${randomBytes(3).toString('hex')}@example.com`
 const get = (t: TestApp, url: string, remoteAddress: string) =>
   t.app.inject({ method: 'GET', url, remoteAddress })
 const post = (t: TestApp, url: string, payload: Record<string, unknown>, remoteAddress: string) =>
@@ -181,27 +178,9 @@ describe('code guessing against the strict limit', () => {
 })
 
 describe('with Redis, the strict limit on verify and reset is shared', () => {
-  const prefix = `test-${randomBytes(6).toString('hex')}:`
-  const env = {
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: prefix,
+  const on = twoInstancesOnRedis({
     RATE_LIMIT_MAX: '100',
     AUTH_RATE_LIMIT_MAX: '2',
-  }
-  let a: TestApp
-  let b: TestApp
-  let redis: Redis
-  beforeAll(async () => {
-    redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
-    a = await createTestApp(env)
-    b = await createTestApp(env)
-  })
-  afterAll(async () => {
-    await a?.close()
-    await b?.close()
-    const keys = await redis.keys(`${prefix}*`)
-    if (keys.length > 0) await redis.del(...keys)
-    await redis.quit()
   })
 
   it.each([
@@ -209,9 +188,9 @@ describe('with Redis, the strict limit on verify and reset is shared', () => {
     ['/auth/password/reset', resetBody],
   ])('%s counts across instances', async (url, body) => {
     const client = `10.5.0.${++counter}`
-    expect((await post(a, url, body(), client)).statusCode).toBe(400)
-    expect((await post(b, url, body(), client)).statusCode).toBe(400)
-    expectRateLimited(await post(a, url, body(), client), 60)
-    expectRateLimited(await post(b, url, body(), client), 60)
+    expect((await post(on.a, url, body(), client)).statusCode).toBe(400)
+    expect((await post(on.b, url, body(), client)).statusCode).toBe(400)
+    expectRateLimited(await post(on.a, url, body(), client), 60)
+    expectRateLimited(await post(on.b, url, body(), client), 60)
   })
 })

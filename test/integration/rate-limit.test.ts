@@ -1,14 +1,10 @@
-import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.js'
-import { PASSWORD } from '../helpers/factories.js'
-import { expectRateLimited, INVALID_CREDENTIALS, redisUrl } from '../helpers/limits.js'
+import { PASSWORD, uniqueEmail } from '../helpers/factories.js'
+import { expectRateLimited, INVALID_CREDENTIALS, twoInstancesOnRedis } from '../helpers/limits.js'
 import { freePort } from '../helpers/process.js'
 import { codeFrom } from '../helpers/smtp.js'
 
-let counter = 0
-const uniqueEmail = () => `limits-${++counter}-${randomBytes(3).toString('hex')}@example.com`
 const get = (t: TestApp, url: string, remoteAddress = '127.0.0.1', headers = {}) =>
   t.app.inject({ method: 'GET', url, remoteAddress, headers })
 const post = (t: TestApp, url: string, payload: Record<string, unknown>, remoteAddress?: string) =>
@@ -159,52 +155,31 @@ describe('login throttling', () => {
 })
 
 describe('with Redis, several instances share one limit', () => {
-  const prefix = `test-${randomBytes(6).toString('hex')}:`
-  const env = {
-    REDIS_URL: redisUrl,
-    REDIS_KEY_PREFIX: prefix,
+  const on = twoInstancesOnRedis({
     RATE_LIMIT_MAX: '4',
     LOGIN_MAX_FAILURES: '2',
-  }
-  let a: TestApp
-  let b: TestApp
-  let redis: Redis
-  beforeAll(async () => {
-    redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
-    await redis.ping().catch((error: Error) => {
-      throw new Error(`Redis is needed at ${redisUrl} (set TEST_REDIS_URL): ${error.message}`)
-    })
-    a = await createTestApp(env)
-    b = await createTestApp(env)
-  })
-  afterAll(async () => {
-    await a?.close()
-    await b?.close()
-    const keys = await redis.keys(`${prefix}*`)
-    if (keys.length > 0) await redis.del(...keys)
-    await redis.quit()
   })
 
   it('enforces one combined request limit', async () => {
-    expect((await get(a, '/openapi.json', '10.3.0.1')).statusCode).toBe(200)
-    expect((await get(b, '/openapi.json', '10.3.0.1')).statusCode).toBe(200)
-    expect((await get(a, '/openapi.json', '10.3.0.1')).statusCode).toBe(200)
-    const last = await get(b, '/openapi.json', '10.3.0.1')
+    expect((await get(on.a, '/openapi.json', '10.3.0.1')).statusCode).toBe(200)
+    expect((await get(on.b, '/openapi.json', '10.3.0.1')).statusCode).toBe(200)
+    expect((await get(on.a, '/openapi.json', '10.3.0.1')).statusCode).toBe(200)
+    const last = await get(on.b, '/openapi.json', '10.3.0.1')
     expect(last.statusCode).toBe(200)
     expect(last.headers['x-ratelimit-remaining']).toBe('0')
-    expectRateLimited(await get(a, '/openapi.json', '10.3.0.1'), 60)
-    expectRateLimited(await get(b, '/openapi.json', '10.3.0.1'), 60)
-    expect(await redis.keys(`${prefix}rl:*`)).not.toHaveLength(0)
+    expectRateLimited(await get(on.a, '/openapi.json', '10.3.0.1'), 60)
+    expectRateLimited(await get(on.b, '/openapi.json', '10.3.0.1'), 60)
+    expect(await on.redis.keys(`${on.prefix}rl:*`)).not.toHaveLength(0)
   })
 
   it('shares the login failure count', async () => {
     const email = uniqueEmail()
-    expect((await login(a, email, PASSWORD, '10.3.0.2')).statusCode).toBe(401)
-    expect((await login(b, email, PASSWORD, '10.3.0.2')).statusCode).toBe(401)
-    expectRateLimited(await login(a, email, PASSWORD, '10.3.0.2'), 900)
-    expectRateLimited(await login(b, email, PASSWORD, '10.3.0.2'), 900)
+    expect((await login(on.a, email, PASSWORD, '10.3.0.2')).statusCode).toBe(401)
+    expect((await login(on.b, email, PASSWORD, '10.3.0.2')).statusCode).toBe(401)
+    expectRateLimited(await login(on.a, email, PASSWORD, '10.3.0.2'), 900)
+    expectRateLimited(await login(on.b, email, PASSWORD, '10.3.0.2'), 900)
     // The stored key is a hash: no e-mail address in Redis.
-    const keys = await redis.keys(`${prefix}*`)
+    const keys = await on.redis.keys(`${on.prefix}*`)
     expect(keys.join(' ')).not.toContain(email)
   })
 })

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach } from 'vitest'
 import { newId } from '../../src/core/ids.js'
 import { createDatabase, type Database } from '../../src/db/client.js'
 import {
+  auditEvents,
   codeSends,
   type NewUserRow,
   oneTimeCodes,
@@ -37,6 +38,7 @@ export function useCleanupApp() {
   beforeEach(async () => {
     await state.t.db.delete(users) // cascades to codes, sessions and tokens
     await state.t.db.delete(codeSends)
+    await state.t.db.delete(auditEvents)
     // A timed round starts only when none started within the interval: each test starts fresh.
     await state.t.db.delete(scheduledRuns)
   })

@@ -1,4 +1,8 @@
+import type { Mailer } from '../../src/mailer.js'
+import type { Metrics } from '../../src/metrics.js'
 import type { Repositories } from '../../src/repositories/index.js'
+import { createServices } from '../../src/services/index.js'
+import type { TestApp } from './app.js'
 
 type RepositoryName = Exclude<keyof Repositories, 'transaction'>
 
@@ -48,3 +52,17 @@ export function failingInTransaction<Name extends RepositoryName>(
     calls: () => calls,
   }
 }
+
+/** For services whose tests fail before any e-mail would go out. */
+const noMail: Mailer = { send: async () => {}, dispatch: () => {}, close: async () => {} }
+
+/** `t`'s services over its database, wired with `repositories` (and, when given, `metrics`). */
+export const servicesOver = (t: TestApp, repositories: Repositories, metrics?: Metrics) =>
+  createServices({
+    config: t.config,
+    database: t.database,
+    mailer: noMail,
+    clock: t.clock,
+    repositories,
+    ...(metrics ? { metrics } : {}),
+  })

@@ -1,7 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { newId } from '../../src/core/ids.js'
 import type { Database, Db } from '../../src/db/client.js'
-import { codeSends, oneTimeCodes, refreshTokens, sessions, users } from '../../src/db/schema.js'
+import {
+  auditEvents,
+  codeSends,
+  oneTimeCodes,
+  refreshTokens,
+  sessions,
+  users,
+} from '../../src/db/schema.js'
 import { createRepositories } from '../../src/repositories/index.js'
 import { type CleanupKind, createCleanupService, runCleanup } from '../../src/services/cleanup.js'
 import type { TestApp } from '../helpers/app.js'
@@ -158,6 +165,22 @@ describe('a cleanup round', () => {
     expect(second.counts).toEqual(cleaned({ codes: 1, codeSends: 1 }))
     expect(await countRows(oneTimeCodes)).toBe(0)
     expect(await countRows(codeSends)).toBe(0)
+  })
+
+  it('purges audit events older than AUDIT_RETENTION, and only those', async () => {
+    const retention = t.config.auditRetentionMs
+    const event = (at: Date) => ({ id: newId(), type: 'user.updated', at })
+    const old = event(ago(retention + 1))
+    const recent = event(ago(retention - MINUTE))
+    await t.db.insert(auditEvents).values([old, recent])
+
+    expect((await runCleanup(cleanupDeps())).counts).toEqual(cleaned({ auditEvents: 1 }))
+    const left = await t.db.select({ id: auditEvents.id }).from(auditEvents)
+    expect(left).toEqual([{ id: recent.id }])
+
+    t.clock.advance(MINUTE + 1)
+    expect((await runCleanup(cleanupDeps())).counts).toEqual(cleaned({ auditEvents: 1 }))
+    expect(await countRows(auditEvents)).toBe(0)
   })
 
   it('deletes in bounded batches until a short one, reporting each to onDeleted', async () => {

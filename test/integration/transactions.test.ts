@@ -1,9 +1,11 @@
+import { count, eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { unthrottled } from '../../src/core/login-throttle.js'
-import type { Mailer } from '../../src/mailer.js'
-import { createRepositories, type Repositories } from '../../src/repositories/index.js'
-import { createKeyServices, createServices } from '../../src/services/index.js'
+import { auditEvents } from '../../src/db/schema.js'
+import { createRepositories } from '../../src/repositories/index.js'
+import { createKeyServices } from '../../src/services/index.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
+import { auditProbe } from '../helpers/audit.js'
 import {
   login,
   PASSWORD,
@@ -12,14 +14,15 @@ import {
   uniqueEmail,
   verifiedUser,
 } from '../helpers/auth-flow.js'
-import { makeUser, NEW_PASSWORD } from '../helpers/factories.js'
-import { failingInTransaction } from '../helpers/failing-repositories.js'
+import { makeAdmin, makeUser, NEW_PASSWORD } from '../helpers/factories.js'
+import { failingInTransaction, servicesOver } from '../helpers/failing-repositories.js'
 import { codeFrom } from '../helpers/smtp.js'
 
 // A use case that writes several rows does so in one transaction: when a write fails
 // halfway, the ones before it are rolled back. Each test wires the services with
 // repositories of which one method fails inside the transaction, after a first write, then
-// checks in the database and through the app that nothing of that write remains.
+// checks in the database and through the app that nothing of that write remains, nor the
+// audit event written with it.
 
 let t: TestApp
 beforeAll(async () => {
@@ -27,22 +30,7 @@ beforeAll(async () => {
 })
 afterAll(() => t.close())
 
-/** These tests fail before any e-mail would go out. */
-const noMail: Mailer = {
-  send: async () => {},
-  dispatch: () => {},
-  close: async () => {},
-}
-
-/** The app's services over the app's database, wired with `repositories`. */
-const servicesOver = (repositories: Repositories) =>
-  createServices({
-    config: t.config,
-    database: t.database,
-    mailer: noMail,
-    clock: t.clock,
-    repositories,
-  })
+const { send, eventsOf } = auditProbe(() => t)
 
 const real = () => createRepositories(t.db)
 
@@ -50,7 +38,7 @@ describe('a failure inside a transaction leaves nothing half-done', () => {
   it('signup: the account inserted before its code failed is rolled back', async () => {
     const email = uniqueEmail()
     const injected = failingInTransaction(real(), 'oneTimeCodes', 'issueWithinQuota')
-    const { auth } = servicesOver(injected.repositories)
+    const { auth } = servicesOver(t, injected.repositories)
     await expect(auth.signup({ email, password: PASSWORD })).rejects.toBe(injected.failure)
     expect(injected.calls()).toBe(1)
 
@@ -68,7 +56,7 @@ describe('a failure inside a transaction leaves nothing half-done', () => {
 
     // The code is used up and the password set; revoking the sessions fails.
     const injected = failingInTransaction(real(), 'sessions', 'end')
-    const { auth } = servicesOver(injected.repositories)
+    const { auth } = servicesOver(t, injected.repositories)
     const resetting = auth.resetPassword({ email: user.email, code, newPassword })
     await expect(resetting).rejects.toBe(injected.failure)
 
@@ -89,7 +77,7 @@ describe('a failure inside a transaction leaves nothing half-done', () => {
     const admin = await makeUser(t, { role: 'admin' })
     const user = await makeUser(t)
     const injected = failingInTransaction(real(), 'sessions', 'end')
-    const { users } = servicesOver(injected.repositories)
+    const { users } = servicesOver(t, injected.repositories)
     const patching = users.updateUser(admin, user.id, { isActive: false }, unthrottled)
     await expect(patching).rejects.toBe(injected.failure)
 
@@ -101,7 +89,7 @@ describe('a failure inside a transaction leaves nothing half-done', () => {
     const first = await makeUser(t, { isVerified: false, verifiedAt: null })
     const second = await makeUser(t, { isVerified: false, verifiedAt: null })
     const injected = failingInTransaction(real(), 'sessions', 'end', 2)
-    const { users } = servicesOver(injected.repositories)
+    const { users } = servicesOver(t, injected.repositories)
     await users.createOrPromoteAdmin(first.email, PASSWORD)
     const promoting = users.createOrPromoteAdmin(second.email, PASSWORD)
     await expect(promoting).rejects.toBe(injected.failure)
@@ -127,5 +115,56 @@ describe('a failure inside a transaction leaves nothing half-done', () => {
     })
     await expect(signingKeys.rotate()).rejects.toBe(injected.failure)
     expect(await states()).toEqual(before)
+  })
+})
+
+describe('an audit event and its change commit together', () => {
+  const failingAfterEvent = () =>
+    failingInTransaction(createRepositories(t.db), 'auditEvents', 'insert', 1, { after: true })
+
+  it('a sign-up that fails after its event was written leaves neither', async () => {
+    const signUps = async () => {
+      const [row] = await t.db
+        .select({ n: count() })
+        .from(auditEvents)
+        .where(eq(auditEvents.type, 'user.signed_up'))
+      return row?.n
+    }
+    const before = await signUps()
+    const email = uniqueEmail()
+    const injected = failingAfterEvent()
+    const { auth } = servicesOver(t, injected.repositories)
+    await expect(auth.signup({ email, password: PASSWORD })).rejects.toBe(injected.failure)
+    expect(injected.calls()).toBe(1)
+    expect(await createRepositories(t.db).users.findByEmail(email)).toBeUndefined()
+    expect(await signUps()).toBe(before)
+  })
+
+  it('a deletion that fails after its event was written keeps the user and has no event', async () => {
+    const user = await makeUser(t)
+    const injected = failingAfterEvent()
+    const { users } = servicesOver(t, injected.repositories)
+    await expect(users.deleteUser(user.id)).rejects.toBe(injected.failure)
+    expect(injected.calls()).toBe(1)
+    expect(await createRepositories(t.db).users.findById(user.id)).toBeDefined()
+    expect(await eventsOf('user.deleted', user.id)).toEqual([])
+  })
+
+  it('a password change that fails after its events keeps the old password and no event', async () => {
+    const user = await makeUser(t)
+    // The second event (password.changed) is written, then the transaction fails.
+    const injected = failingInTransaction(createRepositories(t.db), 'auditEvents', 'insert', 2, {
+      after: true,
+    })
+    const { users } = servicesOver(t, injected.repositories)
+    const patch = { fullName: 'New Name', password: 'macchiato-new-pass-3' }
+    await expect(users.updateUser(await makeAdmin(t), user.id, patch, unthrottled)).rejects.toBe(
+      injected.failure,
+    )
+    expect(injected.calls()).toBe(2)
+    expect(await eventsOf('user.updated', user.id)).toEqual([])
+    expect(await eventsOf('password.changed', user.id)).toEqual([])
+    const login = await send('POST', '/auth/login', { email: user.email, password: user.password })
+    expect(login.response.statusCode).toBe(200)
   })
 })

@@ -1,4 +1,4 @@
-import type { Mailer } from '../../src/mailer.js'
+import { noMail } from '../../src/mailer.js'
 import type { Metrics } from '../../src/metrics.js'
 import type { Repositories } from '../../src/repositories/index.js'
 import { createServices } from '../../src/services/index.js'
@@ -53,10 +53,10 @@ export function failingInTransaction<Name extends RepositoryName>(
   }
 }
 
-/** For services whose tests fail before any e-mail would go out. */
-const noMail: Mailer = { send: async () => {}, dispatch: () => {}, close: async () => {} }
-
-/** `t`'s services over its database, wired with `repositories` (and, when given, `metrics`). */
+/**
+ * `t`'s services over its database, wired with `repositories` (and, when given, `metrics`),
+ * sending no e-mail.
+ */
 export const servicesOver = (t: TestApp, repositories: Repositories, metrics?: Metrics) =>
   createServices({
     config: t.config,

@@ -1,97 +1,21 @@
-import { and, eq } from 'drizzle-orm'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { AuditEventType } from '../../src/core/audit-events.js'
-import { auditEvents } from '../../src/db/schema.js'
-import { noMail } from '../../src/mailer.js'
 import { createRepositories } from '../../src/repositories/index.js'
-import { createServices } from '../../src/services/index.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
+import { auditProbe } from '../helpers/audit.js'
 import { invalidCode, otherCode, postJson, signup } from '../helpers/auth-flow.js'
 import {
-  authHeaders,
-  type MadeUser,
-  makeAdmin,
-  makeUser,
-  NEW_PASSWORD,
-  uniqueEmail,
-} from '../helpers/factories.js'
-import { failingInTransaction } from '../helpers/failing-repositories.js'
-import { expectRateLimited, INVALID_CREDENTIALS, loginFrom } from '../helpers/limits.js'
+  emailChangeFlows,
+  nextAddress,
+  WRONG_CURRENT_PASSWORD,
+  WRONG_PASSWORD,
+} from '../helpers/email-change.js'
+import { makeUser, NEW_PASSWORD, uniqueEmail } from '../helpers/factories.js'
+import { failingInTransaction, servicesOver } from '../helpers/failing-repositories.js'
+import { INVALID_CREDENTIALS, loginFrom } from '../helpers/limits.js'
 import { codeFrom } from '../helpers/smtp.js'
 
 const MINUTE = 60_000
-const WRONG = 'not-the-password-77'
 const EMAIL_TAKEN = { detail: 'Email already registered', code: 'email_taken' }
-const WRONG_CURRENT_PASSWORD = {
-  code: 'invalid_credentials',
-  detail: [
-    {
-      loc: ['body', 'current_password'],
-      msg: 'Current password is incorrect',
-      type: 'invalid_credentials',
-    },
-  ],
-}
-
-/** The audit events of `type` about `userId`, oldest first. */
-const eventsOf = (t: TestApp, type: AuditEventType, userId: string) =>
-  t.db
-    .select()
-    .from(auditEvents)
-    .where(and(eq(auditEvents.type, type), eq(auditEvents.userId, userId)))
-    .orderBy(auditEvents.at, auditEvents.id)
-
-/** Six digits other than `code`. */
-
-let address = 0
-/** A client address of its own, so that the login throttle of one test leaves the others be. */
-const nextAddress = () => `198.19.${Math.floor(++address / 250)}.${(address % 250) + 1}`
-
-function flows(t: () => TestApp) {
-  // One session per user, made once: requests then start at once, as the race test needs.
-  const sessions = new Map<string, Promise<{ authorization: string }>>()
-  const headersOf = (user: MadeUser) => {
-    let headers = sessions.get(user.id)
-    if (!headers) {
-      headers = authHeaders(t(), user)
-      sessions.set(user.id, headers)
-    }
-    return headers
-  }
-  const requestChange = async (
-    user: MadeUser,
-    newEmail: string,
-    currentPassword = user.password,
-    remoteAddress = nextAddress(),
-  ) =>
-    t().app.inject({
-      method: 'POST',
-      url: '/users/me/email',
-      headers: await headersOf(user),
-      payload: { new_email: newEmail, current_password: currentPassword },
-      remoteAddress,
-    })
-  const confirm = async (user: MadeUser, code: string) =>
-    t().app.inject({
-      method: 'POST',
-      url: '/users/me/email/confirm',
-      headers: await headersOf(user),
-      payload: { code },
-    })
-  const me = async (user: MadeUser) =>
-    (
-      await t().app.inject({ method: 'GET', url: '/users/me', headers: await headersOf(user) })
-    ).json()
-  /** Requests the change and returns the code of the `nth` message to `newEmail`. */
-  async function codeFor(user: MadeUser, newEmail: string, nth = 1) {
-    const response = await requestChange(user, newEmail)
-    expect(response.statusCode).toBe(202)
-    return codeFrom(await t().inbox.waitForMessage(newEmail, nth))
-  }
-  /** After the clock has moved past the access tokens' lifetime: new sessions. */
-  const newSessions = () => sessions.clear()
-  return { requestChange, confirm, me, codeFor, newSessions }
-}
 
 describe('changing one’s own e-mail address', () => {
   let t: TestApp
@@ -99,7 +23,8 @@ describe('changing one’s own e-mail address', () => {
     t = await createTestApp()
   })
   afterAll(() => t.close())
-  const { requestChange, confirm, me, codeFor, newSessions } = flows(() => t)
+  const { requestChange, confirm, me, codeFor, newSessions } = emailChangeFlows(() => t)
+  const { eventsOf } = auditProbe(() => t)
 
   it('changes nothing until the code from the new address is confirmed; then the old address is told', async () => {
     const user = await makeUser(t)
@@ -146,8 +71,8 @@ describe('changing one’s own e-mail address', () => {
     expect((await confirm(user, code)).json()).toEqual(invalidCode)
 
     // Both steps are in the audit log, by the user, the addresses masked, no code.
-    const requestedEvents = await eventsOf(t, 'email.change_requested', user.id)
-    const changedEvents = await eventsOf(t, 'email.changed', user.id)
+    const requestedEvents = await eventsOf('email.change_requested', user.id)
+    const changedEvents = await eventsOf('email.changed', user.id)
     expect(requestedEvents).toEqual([
       expect.objectContaining({ actorId: user.id, details: { new_email: masked } }),
     ])
@@ -170,7 +95,7 @@ describe('changing one’s own e-mail address', () => {
     const other = await makeUser(t)
     const newEmail = uniqueEmail('unsent')
     for (const target of [newEmail, other.email]) {
-      const response = await requestChange(user, target, WRONG)
+      const response = await requestChange(user, target, WRONG_PASSWORD)
       expect(response.statusCode).toBe(422)
       expect(response.json()).toEqual(WRONG_CURRENT_PASSWORD)
     }
@@ -183,7 +108,7 @@ describe('changing one’s own e-mail address', () => {
     expect(t.inbox.messagesTo(other.email)).toEqual([])
     expect(await me(user)).toMatchObject({ email: user.email })
     // Only the accepted request is in the audit log.
-    expect(await eventsOf(t, 'email.change_requested', user.id)).toHaveLength(1)
+    expect(await eventsOf('email.change_requested', user.id)).toHaveLength(1)
   })
 
   it('refuses the current address, a malformed one, and a missing token', async () => {
@@ -234,7 +159,7 @@ describe('changing one’s own e-mail address', () => {
     expect(await me(user)).toMatchObject({ email: user.email })
     expect((await confirm(user, code)).json()).toEqual(invalidCode)
     expect(t.inbox.messagesTo(user.email)).toEqual([])
-    expect(await eventsOf(t, 'email.changed', user.id)).toEqual([])
+    expect(await eventsOf('email.changed', user.id)).toEqual([])
   })
 
   it('lets exactly one of two users confirming the same new address at once have it', async () => {
@@ -301,20 +226,14 @@ describe('changing one’s own e-mail address', () => {
     const injected = failingInTransaction(createRepositories(t.db), 'auditEvents', 'insert', 1, {
       after: true,
     })
-    const { emailChange } = createServices({
-      config: t.config,
-      database: t.database,
-      mailer: noMail,
-      clock: t.clock,
-      repositories: injected.repositories,
-    })
+    const { emailChange } = servicesOver(t, injected.repositories)
     await expect(emailChange.confirm(user, code)).rejects.toBe(injected.failure)
     expect(injected.calls()).toBe(1)
     expect(await me(user)).toMatchObject({ email: user.email })
-    expect(await eventsOf(t, 'email.changed', user.id)).toEqual([])
+    expect(await eventsOf('email.changed', user.id)).toEqual([])
     // Nothing was used up: the same code applies the change.
     expect((await confirm(user, code)).statusCode).toBe(200)
-    expect(await eventsOf(t, 'email.changed', user.id)).toHaveLength(1)
+    expect(await eventsOf('email.changed', user.id)).toHaveLength(1)
   })
 
   it('voids the codes sent to the old address once the change is confirmed', async () => {
@@ -334,118 +253,5 @@ describe('changing one’s own e-mail address', () => {
       expect(reset.json()).toEqual(invalidCode)
     }
     expect((await loginFrom(t, nextAddress(), newEmail, user.password)).statusCode).toBe(200)
-  })
-})
-
-describe('an admin changing a user’s e-mail through PATCH', () => {
-  let t: TestApp
-  beforeAll(async () => {
-    t = await createTestApp()
-  })
-  afterAll(() => t.close())
-  const { confirm, codeFor } = flows(() => t)
-  const patchEmail = async (admin: MadeUser, user: { id: string }, email: string) => {
-    const response = await t.app.inject({
-      method: 'PATCH',
-      url: `/users/${user.id}`,
-      headers: await authHeaders(t, admin),
-      payload: { email },
-    })
-    expect(response.statusCode).toBe(200)
-    expect(response.json()).toMatchObject({ email })
-  }
-
-  it('voids their pending verification code', async () => {
-    const admin = await makeAdmin(t)
-    const oldEmail = uniqueEmail('unverified')
-    const { id, code } = await signup(t, oldEmail)
-    const newEmail = uniqueEmail('set-by-admin')
-    await patchEmail(admin, { id }, newEmail)
-    expect((await postJson(t, '/auth/verify', { email: newEmail, code })).json()).toEqual(
-      invalidCode,
-    )
-  })
-
-  it('voids their pending reset code and e-mail change', async () => {
-    const admin = await makeAdmin(t)
-    const user = await makeUser(t)
-    expect((await postJson(t, '/auth/password/forgot', { email: user.email })).statusCode).toBe(202)
-    const resetCode = codeFrom(await t.inbox.waitForMessage(user.email))
-    const changeCode = await codeFor(user, uniqueEmail('pending'))
-    const newEmail = uniqueEmail('set-by-admin')
-    await patchEmail(admin, user, newEmail)
-
-    const reset = await postJson(t, '/auth/password/reset', {
-      email: newEmail,
-      code: resetCode,
-      new_password: NEW_PASSWORD,
-    })
-    expect(reset.json()).toEqual(invalidCode)
-    expect((await confirm(user, changeCode)).json()).toEqual(invalidCode)
-    // New codes, sent to the new address, work.
-    expect((await postJson(t, '/auth/password/forgot', { email: newEmail })).statusCode).toBe(202)
-    const fresh = codeFrom(await t.inbox.waitForMessage(newEmail))
-    const accepted = await postJson(t, '/auth/password/reset', {
-      email: newEmail,
-      code: fresh,
-      new_password: NEW_PASSWORD,
-    })
-    expect(accepted.statusCode).toBe(204)
-  })
-
-  it('keeps the codes when the address does not change', async () => {
-    const admin = await makeAdmin(t)
-    const user = await makeUser(t)
-    expect((await postJson(t, '/auth/password/forgot', { email: user.email })).statusCode).toBe(202)
-    const resetCode = codeFrom(await t.inbox.waitForMessage(user.email))
-    await patchEmail(admin, user, user.email)
-    const reset = await postJson(t, '/auth/password/reset', {
-      email: user.email,
-      code: resetCode,
-      new_password: NEW_PASSWORD,
-    })
-    expect(reset.statusCode).toBe(204)
-  })
-})
-
-describe('a wrong current_password on the e-mail change', () => {
-  let t: TestApp
-  beforeAll(async () => {
-    t = await createTestApp({ LOGIN_MAX_FAILURES: '3', LOGIN_ACCOUNT_MAX_FAILURES: '8' })
-  })
-  afterAll(() => t.close())
-  const { requestChange } = flows(() => t)
-
-  it('counts as a failed login of the account', async () => {
-    const user = await makeUser(t)
-    const from = nextAddress()
-    for (let i = 0; i < 3; i++) {
-      const response = await requestChange(user, uniqueEmail(), WRONG, from)
-      expect(response.statusCode).toBe(422)
-      expect(response.json()).toEqual(WRONG_CURRENT_PASSWORD)
-    }
-    expectRateLimited(await loginFrom(t, from, user.email, user.password), 900)
-    // Guessing through this route is throttled as well, even with the right password.
-    expectRateLimited(await requestChange(user, uniqueEmail(), user.password, from), 900)
-    expect((await loginFrom(t, nextAddress(), user.email, user.password)).statusCode).toBe(200)
-  })
-
-  it('is 422 invalid_credentials on PATCH /users/{id} too, an admin’s included', async () => {
-    const admin = await makeAdmin(t)
-    const user = await makeUser(t)
-    for (const [actor, target] of [
-      [user, user],
-      [admin, user],
-    ] as const) {
-      const response = await t.app.inject({
-        method: 'PATCH',
-        url: `/users/${target.id}`,
-        headers: await authHeaders(t, actor),
-        payload: { password: NEW_PASSWORD, current_password: WRONG },
-        remoteAddress: nextAddress(),
-      })
-      expect(response.statusCode).toBe(422)
-      expect(response.json()).toEqual(WRONG_CURRENT_PASSWORD)
-    }
   })
 })

@@ -45,8 +45,10 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/health/ready`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node is PID 1 (no npm or shell in between), so SIGTERM reaches the server's graceful close.
-# Same flags as `npm run start:prod`. --max-semi-space-size=8 caps V8's young generation, a
-# tentative setting: one quick bench run kept peak RSS under load at 118-124 MB (131-158 MB
-# without), a later full run still peaked at 207 MB (README, "Where we differ"). Remove it
-# here and in start:prod if your measurements disagree.
+# Same flags and MALLOC_ARENA_MAX as `npm run start:prod` (docs/benchmark.md, "Memory"):
+# --max-semi-space-size=8 sizes V8's young generation (4 or 2 promote request garbage to the
+# old generation and peaked at 211-213 MB under load, 16 at 139-152 MB, 8 at 122-147 MB);
+# MALLOC_ARENA_MAX=2 keeps glibc from giving each thread (libuv pool, V8 helpers) an arena
+# of its own (118-134 MB with it in the same scenarios).
+ENV MALLOC_ARENA_MAX=2
 CMD ["node", "--max-semi-space-size=8", "dist/server.js"]

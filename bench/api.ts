@@ -18,8 +18,20 @@ function productionNodeFlags(): string {
   return /node (.*?)\s*dist\/server\.js/.exec(script)?.[1] ?? ''
 }
 
+/** The environment `npm run start:prod` sets before `exec node` (MALLOC_ARENA_MAX=2). */
+function productionEnv(): Record<string, string> {
+  const script: string = JSON.parse(readFileSync('package.json', 'utf8')).scripts['start:prod']
+  const assignments = /^((?:\w+=\S*\s+)*)exec\b/.exec(script)?.[1] ?? ''
+  return Object.fromEntries(
+    assignments
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+  )
+}
+
 /**
- * The API as production runs it (`npm run start:prod`: its node flags, dist/server.js), on the bench
+ * The API as production runs it (`npm run start:prod`: its environment and node flags, dist/server.js), on the bench
  * database, with rate limits, both login throttles and the scheduler off, logging at warn.
  */
 export function startApi(options: {
@@ -39,6 +51,7 @@ export function startApi(options: {
       ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []),
     ],
     env: {
+      ...productionEnv(),
       NODE_ENV: 'production',
       DATABASE_URL: options.databaseUrl,
       SECRET_KEY: options.secretKey,

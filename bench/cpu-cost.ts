@@ -4,17 +4,26 @@
  * Each build is started as `npm run start:prod` starts it (same flags and settings as the
  * bench), loaded by wrk for a few seconds per path, and charged the utime + stime its
  * process used (/proc) over the 2xx answers wrk counted. Builds alternate round by round
- * (A B A B …) so a drift of the machine hits both alike. Also prints the peak RSS.
+ * (A B A B …) so a drift of the machine hits both alike. Also prints the peak RSS of each
+ * path (warm-up and load).
  *
  * Usage: node --import tsx bench/cpu-cost.ts <dist/server.js> [<other/server.js> …]
- * COST_PATHS=live,me (also: me-uncached) COST_SECONDS=5 COST_ROUNDS=3
+ * (`node` or `fastify` as an entry: the floors of bench/baseline.ts, bench/fastify-baseline.ts)
+ * COST_PATHS=live,me (also: me-uncached, users-first, login) COST_SECONDS=5 COST_ROUNDS=3
  * COST_ENV='RATE_LIMIT_MAX=100 REDIS_URL=…': settings on top of the bench's.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { accessToken, apiSigner, benchSecretKey, startApi } from './api.js'
+import {
+  accessToken,
+  apiSigner,
+  baselineSigner,
+  benchSecretKey,
+  startApi,
+  startBaseline,
+} from './api.js'
 import { clockTicksPerSecond, processCpuTicks, waitUntilIdle } from './cpu.js'
 import { createBenchDatabase } from './database.js'
 import { seedUsers } from './seed.js'
@@ -47,22 +56,45 @@ try {
   const requests: Record<string, WrkRequest> = {
     live: { path: '/health/live' },
     me: { path: '/users/me', bearerTokens: [accessToken(signer, me)] },
+    'users-first': {
+      path: '/users?limit=20',
+      bearerTokens: [
+        accessToken(signer, {
+          id: seeded.admin.id,
+          role: 'admin',
+          sessionId: seeded.admin.sessionId,
+        }),
+      ],
+    },
+    login: {
+      method: 'POST',
+      path: '/auth/login',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: seeded.login.email, password: seeded.login.password }),
+    },
     'me-uncached': {
       path: '/users/me',
       // ES256 signatures are randomised: each token differs, more than the cache holds.
       bearerTokens: Array.from({ length: 12_288 }, () => accessToken(signer, me)),
     },
   }
+  const baselineMe = {
+    path: '/users/me',
+    bearerTokens: [accessToken(baselineSigner(secretKey), me)],
+  }
   const results = new Map<string, number[]>()
   const peaks = new Map<string, number[]>()
   const ticks = clockTicksPerSecond()
   for (let round = 1; round <= rounds; round++) {
     for (const entry of entries) {
-      const api = await startApi({ databaseUrl: database.url, secretKey, entry, env: extraEnv })
+      const floor = entry === 'node' || entry === 'fastify' ? entry : null
+      const api = floor
+        ? await startBaseline(floor, { databaseUrl: database.url, secretKey })
+        : await startApi({ databaseUrl: database.url, secretKey, entry, env: extraEnv })
       try {
-        const rss = api.trackRss()
         for (const name of paths) {
-          const request = requests[name]
+          const rss = api.trackRss()
+          const request = floor && name === 'me' ? baselineMe : requests[name]
           if (!request) throw new Error(`unknown path ${name}`)
           const script = writeWrkScript(scripts, name, request)
           const load = (s: number) =>
@@ -85,13 +117,12 @@ try {
           const us = (used / ticks / ok) * 1e6
           const key = `${name} ${entry}`
           results.set(key, [...(results.get(key) ?? []), us])
+          peaks.set(key, [...(peaks.get(key) ?? []), rss.stop() / 2 ** 20])
           console.log(
             `round ${round} ${key}: ${us.toFixed(1)} µs CPU/request (${ok} answers, ` +
               `${(ok / (report.durationUs / 1e6)).toFixed(0)} req/s, non-2xx ${report.errors.status})`,
           )
         }
-        const key = entries.length > 1 ? entry : 'api'
-        peaks.set(key, [...(peaks.get(key) ?? []), rss.stop() / 2 ** 20])
       } finally {
         await api.stop()
       }

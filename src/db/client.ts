@@ -136,7 +136,9 @@ async function openPglite(
       import('drizzle-orm/pglite'),
     ])
     const client =
-      path !== null ? new PGlite(path) : new PGlite(template ? { loadDataDir: template } : {})
+      path !== null
+        ? await openPgliteFolder(PGlite, path)
+        : new PGlite(template ? { loadDataDir: template } : {})
     await client.waitReady
     // PGlite unpacks its files 0666 and rewrites a few at each start: tighten after opening.
     if (path !== null) restrictTree(path)
@@ -163,6 +165,39 @@ async function openPglite(
     releaseLock()
     throw error
   }
+}
+
+/**
+ * PostgreSQL's default 128 MB of shared buffers live in PGlite's WASM memory, and the
+ * embedded database's pages are touched into it: 16 MB cut the idle RSS of `npm start` by
+ * about 130 MB (docs/benchmark.md). Reads beyond it come from the files (the OS caches them).
+ */
+const PGLITE_SHARED_BUFFERS = '16MB'
+
+/** The folder's postgresql.conf with our shared_buffers; the rest as initdb wrote it. */
+function pgliteConf(path: string): string {
+  const setting = `shared_buffers = ${PGLITE_SHARED_BUFFERS}`
+  const conf = readFileSync(join(path, 'postgresql.conf'), 'utf8')
+  return /^shared_buffers\s*=.*$/m.test(conf)
+    ? conf.replace(/^shared_buffers\s*=.*$/m, setting)
+    : `${conf}\n${setting}\n`
+}
+
+/**
+ * A PGlite on `path`. On an empty folder initdb runs first, in a WASM instance of its own
+ * that PGlite keeps until closed (about 370 MB resident): that first instance is closed
+ * and the database opened again, as on every later start.
+ */
+async function openPgliteFolder(
+  PGlite: typeof import('@electric-sql/pglite').PGlite,
+  path: string,
+) {
+  if (!existsSync(join(path, 'PG_VERSION'))) {
+    const creating = new PGlite(path)
+    await creating.waitReady
+    await creating.close()
+  }
+  return new PGlite(path, { postgresqlconf: pgliteConf(path) })
 }
 
 /**

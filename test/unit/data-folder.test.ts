@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { sql } from 'drizzle-orm'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createDatabase } from '../../src/db/client.js'
 import { spawnLogged } from '../helpers/process.js'
@@ -49,6 +50,27 @@ describe('the embedded database on disk', () => {
     expect(entries.length).toBeGreaterThan(100)
     expect(openToOthers(dataDir)).toEqual([])
   })
+
+  it('runs with 16 MB of shared buffers, keeping the rest of the settings initdb wrote', async () => {
+    const settings: Record<string, unknown>[] = []
+    const database = await createDatabase({
+      databaseUrl: null,
+      pglitePath: join(dataDir, 'pglite'),
+    })
+    try {
+      for (const name of ['shared_buffers', 'timezone', 'max_wal_size']) {
+        const result = await database.db.execute(sql.raw(`show ${name}`))
+        settings.push(...(result as unknown as { rows: Record<string, unknown>[] }).rows)
+      }
+    } finally {
+      await database.close()
+    }
+    expect(settings).toEqual([
+      { shared_buffers: '16MB' },
+      { TimeZone: 'UTC' },
+      { max_wal_size: '1GB' },
+    ])
+  }, 180_000)
 
   it('tightens a data folder left world-readable by an earlier version', async () => {
     // As the earlier version left it: 0755 folders, 0666 files.

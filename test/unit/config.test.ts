@@ -1,29 +1,8 @@
-import {
-  chmodSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig, parseDuration, resolveSecretKey } from '../../src/core/config.js'
-import { readSecretKeyFile } from '../../src/core/private-files.js'
+import { loadConfig, parseDuration } from '../../src/core/config.js'
+import { problemsOf } from '../helpers/config.js'
 
-const problemsOf = (env: Record<string, string>) => {
-  try {
-    loadConfig(env)
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems
-    throw error
-  }
-  throw new Error('expected a ConfigError')
-}
-
-describe('parseDuration', () => {
+describe('durations (parseDuration)', () => {
   it.each([
     ['500ms', 500],
     ['30s', 30_000],
@@ -38,7 +17,7 @@ describe('parseDuration', () => {
   })
 })
 
-describe('loadConfig', () => {
+describe('loading the configuration', () => {
   it('applies the contract defaults', () => {
     const config = loadConfig({})
     expect(config).toMatchObject({
@@ -298,144 +277,5 @@ describe('BCRYPT_ROUNDS', () => {
 
   it('may be as low as 4 elsewhere (tests)', () => {
     expect(loadConfig({ BCRYPT_ROUNDS: '4' }).bcryptRounds).toBe(4)
-  })
-})
-
-describe('resolveSecretKey', () => {
-  const freshDataDir = () => join(mkdtempSync(join(tmpdir(), 'coffee-secret-')), 'data')
-  /** The one problem a refused key file gives, as the process would print it. */
-  const refusal = (dataDir: string) => {
-    try {
-      resolveSecretKey(loadConfig({ DATA_DIR: dataDir }))
-    } catch (error) {
-      if (error instanceof ConfigError) return error.problems
-      throw error
-    }
-    throw new Error('expected a ConfigError')
-  }
-  const withKeyFile = (content: string, mode = 0o600) => {
-    const dataDir = freshDataDir()
-    mkdirSync(dataDir, { mode: 0o700 })
-    writeFileSync(join(dataDir, 'secret_key'), content)
-    chmodSync(join(dataDir, 'secret_key'), mode)
-    return dataDir
-  }
-
-  it('creates the data folder private, the key file 0600', () => {
-    const dataDir = freshDataDir()
-    resolveSecretKey(loadConfig({ DATA_DIR: dataDir }))
-    expect(statSync(dataDir).mode & 0o777).toBe(0o700)
-    expect(statSync(join(dataDir, 'secret_key')).mode & 0o777).toBe(0o600)
-  })
-
-  it('tightens an existing data folder that others could enter', () => {
-    const dataDir = freshDataDir()
-    mkdirSync(dataDir)
-    chmodSync(dataDir, 0o755)
-    resolveSecretKey(loadConfig({ DATA_DIR: dataDir }))
-    expect(statSync(dataDir).mode & 0o777).toBe(0o700)
-  })
-
-  it('refuses a key file readable by others, naming the file and the fix', () => {
-    const dataDir = withKeyFile('a'.repeat(64), 0o644)
-    const file = join(dataDir, 'secret_key')
-    expect(refusal(dataDir)).toEqual([
-      `${file}: has mode 0644 (group or others have access); run chmod 600 ${file}, or delete it to have a new key generated (tokens and codes issued with the old one stop working)`,
-    ])
-  })
-
-  it.each([
-    ['too short', 'a'.repeat(63)],
-    ['too long', 'a'.repeat(65)],
-    ['not hex', 'z'.repeat(64)],
-    ['empty', ''],
-  ])('refuses a key file whose key is %s', (_label, content) => {
-    const dataDir = withKeyFile(content)
-    const problems = refusal(dataDir)
-    expect(problems).toHaveLength(1)
-    expect(problems[0]).toBe(
-      `${join(dataDir, 'secret_key')}: does not hold a key of 64 hex digits; delete it to have a new key generated (tokens and codes issued with the old one stop working)`,
-    )
-  })
-
-  it('refuses a key file that is a symbolic link', () => {
-    const dataDir = withKeyFile('a'.repeat(64))
-    symlinkSync(join(dataDir, 'secret_key'), join(dataDir, 'link'))
-    expect(readSecretKeyFile(join(dataDir, 'link'))).toEqual({
-      problem: expect.stringContaining('link: is a symbolic link'),
-    })
-  })
-
-  it("refuses a key file of another user (the uid it expects is the process's own)", () => {
-    const dataDir = withKeyFile('a'.repeat(64))
-    const file = join(dataDir, 'secret_key')
-    const owner = statSync(file).uid
-    expect(readSecretKeyFile(file, owner)).toEqual({ key: 'a'.repeat(64) })
-    expect(readSecretKeyFile(file, owner + 1)).toEqual({
-      problem: expect.stringContaining(`${file}: is owned by uid ${owner}, not by the user`),
-    })
-  })
-
-  it('accepts a key file with a trailing newline (an editor added it)', () => {
-    const dataDir = withKeyFile(`${'b'.repeat(64)}\n`)
-    expect(resolveSecretKey(loadConfig({ DATA_DIR: dataDir })).secretKey).toBe('b'.repeat(64))
-  })
-
-  it('generates a key once in the data folder and reuses it', () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'coffee-secret-'))
-    const first = resolveSecretKey(loadConfig({ DATA_DIR: dataDir }))
-    const second = resolveSecretKey(loadConfig({ DATA_DIR: dataDir }))
-    expect(first.secretKey).toMatch(/^[0-9a-f]{64}$/)
-    expect(second.secretKey).toBe(first.secretKey)
-    expect(readFileSync(join(dataDir, 'secret_key'), 'utf8')).toBe(first.secretKey)
-    expect(statSync(join(dataDir, 'secret_key')).mode & 0o777).toBe(0o600)
-  })
-
-  it('keeps a configured key', () => {
-    const key = 's'.repeat(40)
-    expect(resolveSecretKey(loadConfig({ SECRET_KEY: key })).secretKey).toBe(key)
-  })
-})
-
-describe('FIRST_ADMIN_EMAIL and FIRST_ADMIN_PASSWORD follow the API rules', () => {
-  const admin = (email: string, password: string) => ({
-    FIRST_ADMIN_EMAIL: email,
-    FIRST_ADMIN_PASSWORD: password,
-  })
-  const PASSWORD = 'a long admin password'
-
-  it.each(['ana@exa_mple.com', 'ana@localhost', 'Ana <ana@example.com>', 'anä@example.com'])(
-    'refuses the address %j, which the API would refuse too',
-    (email) => {
-      expect(problemsOf(admin(email, PASSWORD))).toEqual([
-        `FIRST_ADMIN_EMAIL: Not a valid e-mail address (got "${email}")`,
-      ])
-    },
-  )
-
-  it('refuses a password of 7 or 129 characters, or a common one, without echoing it', () => {
-    for (const password of ['p'.repeat(129), 'brew-7c']) {
-      expect(problemsOf(admin('boss@example.com', password))).toEqual([
-        'FIRST_ADMIN_PASSWORD: Password must be 8 to 128 characters',
-      ])
-    }
-    expect(problemsOf(admin('boss@example.com', 'Password123'))).toEqual([
-      'FIRST_ADMIN_PASSWORD: Password is too common; choose a less guessable one',
-    ])
-  })
-
-  it('takes a 128-character password, counted in characters, and stores the address normalised', () => {
-    const password = '𝄞'.repeat(128)
-    const config = loadConfig(admin(' Boss@Example.COM ', password))
-    expect(config.firstAdminEmail).toBe('boss@example.com')
-    expect(config.firstAdminPassword).toBe(password)
-  })
-
-  it('keeps the password exactly as given, surrounding spaces included', () => {
-    const config = loadConfig({
-      FIRST_ADMIN_EMAIL: 'a@example.com',
-      FIRST_ADMIN_PASSWORD: '  spaced out admin  ',
-    })
-    expect(config.firstAdminPassword).toBe('  spaced out admin  ')
   })
 })

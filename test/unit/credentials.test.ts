@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv'
 import { describe, expect, it } from 'vitest'
+import { loadConfig } from '../../src/core/config.js'
 import {
   assertValidPassword,
   checkEmail,
@@ -9,6 +10,7 @@ import {
 } from '../../src/core/credentials.js'
 import { AppError } from '../../src/core/errors.js'
 import { EmailSchema, PasswordSchema } from '../../src/schemas/common.js'
+import { problemsOf } from '../helpers/config.js'
 
 // The API's validator as app.ts configures it: ajv counts characters, not UTF-16 units.
 const ajv = new Ajv()
@@ -107,5 +109,48 @@ describe('passwords: the schema and checkPassword apply one rule', () => {
       detail: 'Password is too common; choose a less guessable one',
       invalidInput: { field: 'newPassword', type: 'weak_password' },
     })
+  })
+})
+
+describe('FIRST_ADMIN_EMAIL and FIRST_ADMIN_PASSWORD follow the API rules', () => {
+  const admin = (email: string, password: string) => ({
+    FIRST_ADMIN_EMAIL: email,
+    FIRST_ADMIN_PASSWORD: password,
+  })
+  const PASSWORD = 'a long admin password'
+
+  it.each(['ana@exa_mple.com', 'ana@localhost', 'Ana <ana@example.com>', 'anä@example.com'])(
+    'refuses the address %j, which the API would refuse too',
+    (email) => {
+      expect(problemsOf(admin(email, PASSWORD))).toEqual([
+        `FIRST_ADMIN_EMAIL: Not a valid e-mail address (got "${email}")`,
+      ])
+    },
+  )
+
+  it('refuses a password of 7 or 129 characters, or a common one, without echoing it', () => {
+    for (const password of ['p'.repeat(129), 'brew-7c']) {
+      expect(problemsOf(admin('boss@example.com', password))).toEqual([
+        'FIRST_ADMIN_PASSWORD: Password must be 8 to 128 characters',
+      ])
+    }
+    expect(problemsOf(admin('boss@example.com', 'Password123'))).toEqual([
+      'FIRST_ADMIN_PASSWORD: Password is too common; choose a less guessable one',
+    ])
+  })
+
+  it('takes a 128-character password, counted in characters, and stores the address normalised', () => {
+    const password = '𝄞'.repeat(128)
+    const config = loadConfig(admin(' Boss@Example.COM ', password))
+    expect(config.firstAdminEmail).toBe('boss@example.com')
+    expect(config.firstAdminPassword).toBe(password)
+  })
+
+  it('keeps the password exactly as given, surrounding spaces included', () => {
+    const config = loadConfig({
+      FIRST_ADMIN_EMAIL: 'a@example.com',
+      FIRST_ADMIN_PASSWORD: '  spaced out admin  ',
+    })
+    expect(config.firstAdminPassword).toBe('  spaced out admin  ')
   })
 })

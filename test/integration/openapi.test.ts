@@ -4,12 +4,9 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { Ajv2020 } from 'ajv/dist/2020.js'
-import addFormats from 'ajv-formats'
 import type {
   MediaTypeObject,
   OpenAPI3,
-  OperationObject,
   ParameterObject,
   ResponseObject,
   SchemaObject,
@@ -18,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { API_TYPES_PATH, renderApiTypes } from '../../examples/generate-types.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
 import { CONTRACT } from '../helpers/contract.js'
+import { errorShapeProblems, exampleProblems, operations } from '../helpers/openapi.js'
 
 /**
  * The OpenAPI document is the API's public face: Swagger UI, ReDoc and generated clients
@@ -28,66 +26,12 @@ const run = promisify(execFile)
 const require = createRequire(import.meta.url)
 
 const BEARER = [{ OAuth2PasswordBearer: [] }]
-const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head', 'trace'] as const
 
 let t: TestApp
 let document: OpenAPI3
 
 /** Served only at their own paths; every other route is listed under `/v1`. */
 const UNVERSIONED = /^\/(health|metrics|\.well-known)\b/
-
-interface Operation {
-  /** Method and path without the version prefix, as CONTRACT names it. */
-  key: string
-  path: string
-  /** The path as the document lists it. */
-  listedAs: string
-  operation: OperationObject
-}
-
-function operations(): Operation[] {
-  const found: Operation[] = []
-  for (const [listedAs, item] of Object.entries(document.paths ?? {})) {
-    const path = listedAs.startsWith('/v1/') ? listedAs.slice('/v1'.length) : listedAs
-    for (const method of METHODS) {
-      const operation = (item as Record<string, OperationObject | undefined>)[method]
-      if (operation) found.push({ key: `${method} ${path}`, path, listedAs, operation })
-    }
-  }
-  return found
-}
-
-/** Replaces `#/components/schemas/…` references, so ajv sees one self-contained schema. */
-function inline(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(inline)
-  if (value === null || typeof value !== 'object') return value
-  const ref = (value as { $ref?: unknown }).$ref
-  if (typeof ref === 'string') {
-    const name = ref.replace('#/components/schemas/', '')
-    return inline(document.components?.schemas?.[name])
-  }
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, inline(v)]))
-}
-
-/** The examples a media type carries: its own, or those of its schema. */
-function examplesOf(media: MediaTypeObject): unknown[] {
-  const schema = inline(media.schema) as SchemaObject & { examples?: unknown[] }
-  const own = media.example !== undefined ? [media.example] : []
-  const named = Object.values(media.examples ?? {}).map((e) => (e as { value: unknown }).value)
-  return [...own, ...named, ...(schema.examples ?? [])]
-}
-
-const ajv = new Ajv2020({ strict: false, allErrors: true })
-addFormats.default(ajv)
-
-function exampleProblems(where: string, media: MediaTypeObject): string[] {
-  const examples = examplesOf(media)
-  if (examples.length === 0) return [`${where}: no example`]
-  const validate = ajv.compile(inline(media.schema) as object)
-  return examples.flatMap((example) =>
-    validate(example) ? [] : [`${where}: example ${JSON.stringify(example)} does not match`],
-  )
-}
 
 beforeAll(async () => {
   t = await createTestApp()
@@ -153,12 +97,12 @@ describe('the OpenAPI document', () => {
   })
 
   it('documents every route of the contract, and nothing hidden leaks in', () => {
-    const documented = operations().map((o) => o.key)
+    const documented = operations(document).map((o) => o.key)
     expect(documented.sort()).toEqual(Object.keys(CONTRACT).sort())
   })
 
   it('lists the API under /v1 and the operational routes at their own paths only', () => {
-    for (const { path, listedAs } of operations()) {
+    for (const { path, listedAs } of operations(document)) {
       expect(listedAs).toBe(UNVERSIONED.test(path) ? path : `/v1${path}`)
     }
   })
@@ -169,7 +113,7 @@ describe('the OpenAPI document', () => {
       type: 'oauth2',
       flows: { password: { tokenUrl: '/v1/auth/login', scopes: {} } },
     })
-    const login = operations().find((o) => o.key === 'post /auth/login')?.operation
+    const login = operations(document).find((o) => o.key === 'post /auth/login')?.operation
     const body = login?.requestBody as { content: Record<string, MediaTypeObject> }
     expect(Object.keys(body.content).sort()).toEqual([
       'application/json',
@@ -180,7 +124,7 @@ describe('the OpenAPI document', () => {
   it('gives every operation a summary, a description, one tag, an id and its security', () => {
     const problems: string[] = []
     const ids = new Set<string>()
-    for (const { key, path, operation } of operations()) {
+    for (const { key, path, operation } of operations(document)) {
       const tag = path.startsWith('/auth/')
         ? 'auth'
         : path.startsWith('/users')
@@ -208,7 +152,7 @@ describe('the OpenAPI document', () => {
 
   it('describes every request with a schema and examples that match it', () => {
     const problems: string[] = []
-    for (const { key, operation } of operations()) {
+    for (const { key, operation } of operations(document)) {
       const body = operation.requestBody as
         | { required?: boolean; content: Record<string, MediaTypeObject> }
         | undefined
@@ -216,7 +160,7 @@ describe('the OpenAPI document', () => {
         if (body.required !== true) problems.push(`${key}: request body not required`)
         for (const [type, media] of Object.entries(body.content)) {
           if (!media.schema) problems.push(`${key} ${type}: no schema`)
-          else problems.push(...exampleProblems(`${key} request ${type}`, media))
+          else problems.push(...exampleProblems(document, `${key} request ${type}`, media))
         }
       } else if (['post', 'patch', 'put'].some((m) => key.startsWith(m)))
         problems.push(`${key}: no request body`)
@@ -231,7 +175,7 @@ describe('the OpenAPI document', () => {
 
   it('describes every response, with examples, and every error as {detail, code}', () => {
     const problems: string[] = []
-    for (const { key, operation } of operations()) {
+    for (const { key, operation } of operations(document)) {
       const responses = Object.entries(operation.responses ?? {}) as [string, ResponseObject][]
       if (!responses.some(([status]) => status.startsWith('2')))
         problems.push(`${key}: no success response`)
@@ -248,8 +192,9 @@ describe('the OpenAPI document', () => {
           problems.push(`${where}: no schema`)
           continue
         }
-        if (type === 'application/json') problems.push(...exampleProblems(where, media))
-        if (Number(status) >= 400) problems.push(...errorShapeProblems(where, media, status))
+        if (type === 'application/json') problems.push(...exampleProblems(document, where, media))
+        if (Number(status) >= 400)
+          problems.push(...errorShapeProblems(document, where, media, status))
       }
     }
     expect(problems).toEqual([])
@@ -263,7 +208,7 @@ describe('the OpenAPI document', () => {
       // A plain text body (metrics) has no shape to name; anything with fields does.
       if (schema.type !== 'string') inlineObjects.push(`${where}: ${JSON.stringify(schema)}`)
     }
-    for (const { key, operation } of operations()) {
+    for (const { key, operation } of operations(document)) {
       const body = operation.requestBody as { content?: Record<string, MediaTypeObject> }
       for (const [type, media] of Object.entries(body?.content ?? {}))
         check(`${key} request ${type}`, media)
@@ -289,7 +234,7 @@ describe('the OpenAPI document', () => {
   })
 
   it('shows each error status its own example body', () => {
-    const login = operations().find((o) => o.key === 'post /auth/login')?.operation
+    const login = operations(document).find((o) => o.key === 'post /auth/login')?.operation
     const responses = (login?.responses ?? {}) as Record<string, ResponseObject>
     const exampleCode = (status: string) =>
       (responses[status]?.content?.['application/json']?.example as { code?: string })?.code
@@ -300,7 +245,7 @@ describe('the OpenAPI document', () => {
     expect(
       Object.values(examples).map((example) => (example as { value: { code: string } }).value.code),
     ).toEqual(['invalid_credentials', 'mfa_required'])
-    const verify = operations().find((o) => o.key === 'post /auth/mfa/verify')?.operation
+    const verify = operations(document).find((o) => o.key === 'post /auth/mfa/verify')?.operation
     const verifyResponses = (verify?.responses ?? {}) as Record<string, ResponseObject>
     expect(
       (verifyResponses['401']?.content?.['application/json']?.example as { code?: string })?.code,
@@ -309,7 +254,7 @@ describe('the OpenAPI document', () => {
 
   it('documents the contract headers: WWW-Authenticate on 401, Retry-After on 429', () => {
     const problems: string[] = []
-    for (const { key, operation } of operations()) {
+    for (const { key, operation } of operations(document)) {
       const responses = (operation.responses ?? {}) as Record<string, ResponseObject>
       const headers = (status: string) =>
         Object.keys(responses[status]?.headers ?? {}).map((h) => h.toLowerCase())
@@ -321,24 +266,6 @@ describe('the OpenAPI document', () => {
     expect(problems).toEqual([])
   })
 })
-
-function errorShapeProblems(where: string, media: MediaTypeObject, status: string): string[] {
-  const schema = inline(media.schema) as SchemaObject & {
-    properties?: Record<string, SchemaObject & { items?: SchemaObject }>
-    required?: string[]
-  }
-  const problems: string[] = []
-  if (JSON.stringify([...(schema.required ?? [])].sort()) !== '["code","detail"]')
-    problems.push(`${where}: error schema must require exactly detail and code`)
-  if (schema.properties?.code?.type !== 'string') problems.push(`${where}: code is not a string`)
-  const detail = schema.properties?.detail
-  if (status === '422') {
-    const item = detail?.items as { required?: string[] } | undefined
-    if (detail?.type !== 'array' || JSON.stringify(item?.required) !== '["loc","msg","type"]')
-      problems.push(`${where}: 422 detail must be a list of {loc, msg, type}`)
-  } else if (detail?.type !== 'string') problems.push(`${where}: detail is not a string`)
-  return problems
-}
 
 describe('examples/api.d.ts', () => {
   it('is what openapi-typescript generates from the live document', async () => {

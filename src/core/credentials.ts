@@ -1,4 +1,4 @@
-import { dictionary } from '@zxcvbn-ts/language-common'
+import { createRequire } from 'node:module'
 import { invalidField } from './errors.js'
 
 /**
@@ -22,13 +22,26 @@ export const EMAIL_ADDRESS_PATTERN =
 // The `u` flag, as the schema validator compiles patterns.
 const EMAIL_ADDRESS = new RegExp(`^${EMAIL_ADDRESS_PATTERN}$`, 'u')
 
+const require = createRequire(import.meta.url)
+let commonPasswords: ReadonlySet<string> | undefined
+
 /**
  * The ~49,000 most common passwords (zxcvbn-ts's list), lower-cased for an exact,
- * case-insensitive match. There are no composition rules.
+ * case-insensitive match. There are no composition rules. Loaded on the first password
+ * checked: the list and its module keep about 10 MB resident (docs/benchmark.md,
+ * "Memory"), which a process that only serves signed-in requests never needs.
  */
-const COMMON_PASSWORDS: ReadonlySet<string> = new Set(
-  (dictionary['passwords-common'] as string[]).map((password) => password.toLowerCase()),
-)
+function commonPasswordList(): ReadonlySet<string> {
+  if (commonPasswords === undefined) {
+    const { dictionary } = require('@zxcvbn-ts/language-common') as {
+      dictionary: Record<string, string[]>
+    }
+    commonPasswords = new Set(
+      (dictionary['passwords-common'] as string[]).map((password) => password.toLowerCase()),
+    )
+  }
+  return commonPasswords
+}
 
 /** Why a credential is refused: a sentence for people, and the 422 item's `type`. */
 export interface CredentialProblem {
@@ -48,7 +61,8 @@ export function checkEmail(email: string): CredentialProblem | null {
   return null
 }
 
-export const isCommonPassword = (password: string) => COMMON_PASSWORDS.has(password.toLowerCase())
+export const isCommonPassword = (password: string) =>
+  commonPasswordList().has(password.toLowerCase())
 
 /**
  * A password is compared exactly as given (no trimming, no Unicode normalisation); its

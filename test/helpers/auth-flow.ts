@@ -1,3 +1,4 @@
+import type { LightMyRequestResponse } from 'fastify'
 import { expect } from 'vitest'
 import type { TestApp } from './app.js'
 import { PASSWORD, uniqueEmail } from './factories.js'
@@ -41,6 +42,19 @@ export const refresh = (t: TestApp, refreshToken: string) =>
   postJson(t, '/auth/refresh', { refresh_token: refreshToken })
 
 export const invalidToken = { detail: 'Invalid or expired refresh token', code: 'invalid_token' }
+/** A refresh token (or an access token in its place) refused: 401 with the Bearer challenge. */
+export function expectRefused(response: LightMyRequestResponse) {
+  expect(response.statusCode).toBe(401)
+  expect(response.headers['www-authenticate']).toBe('Bearer')
+  expect(response.json()).toEqual(invalidToken)
+}
+
+/** A verified user and the tokens of a login of theirs. */
+export async function freshSession(t: TestApp) {
+  const user = await verifiedUser(t)
+  return { user, tokens: await login(t, user.email, user.password) }
+}
+
 export const invalidCode = { detail: 'Invalid or expired code', code: 'invalid_code' }
 
 /** A six-digit code that is surely not `code`: a wrong guess that cannot hit by chance. */

@@ -1,20 +1,17 @@
 import { createHmac, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { eq } from 'drizzle-orm'
 import { decodeJwt, SignJWT } from 'jose'
-import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { keysFor } from '../../src/core/keys.js'
 import { hashCode } from '../../src/core/security.js'
 import { generateSigningKeyPair } from '../../src/core/signing-keys.js'
 import { oneTimeCodes } from '../../src/db/schema.js'
-import { createMailer } from '../../src/mailer.js'
 import { createUsersRepository } from '../../src/repositories/users.js'
-import { createServices } from '../../src/services/index.js'
 import { createTestApp, TEST_SECRET, type TestApp } from '../helpers/app.js'
 import {
-  invalidToken,
+  expectRefused,
+  freshSession,
   login,
-  postJson,
   refresh,
   signup,
   type Tokens,
@@ -46,12 +43,6 @@ async function expectRejected(accessToken: string) {
   })
 }
 
-function expectRefused(response: Awaited<ReturnType<typeof refresh>>) {
-  expect(response.statusCode).toBe(401)
-  expect(response.headers['www-authenticate']).toBe('Bearer')
-  expect(response.json()).toEqual(invalidToken)
-}
-
 /** The HS256 key the API derives from SECRET_KEY. */
 const accessTokenKey = keysFor(TEST_SECRET).accessToken.export()
 
@@ -64,11 +55,6 @@ function currentKey() {
 
 const forge = (header: Record<string, unknown>, claims: Record<string, unknown>, key?: KeyObject) =>
   forgeJwt(header, claims, key ?? currentKey().key)
-
-async function freshSession() {
-  const user = await verifiedUser(t)
-  return { user, tokens: await login(t, user.email, user.password) }
-}
 
 describe('access tokens', () => {
   let userId: string
@@ -94,13 +80,13 @@ describe('access tokens', () => {
   const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
 
   beforeAll(async () => {
-    const { user, tokens } = await freshSession()
+    const { user, tokens } = await freshSession(t)
     userId = user.id
     sessionId = decodeJwt(tokens.access_token).sid as string
   })
 
   it('accepts the issued token and a correctly forged one (the forger is sound)', async () => {
-    const { tokens } = await freshSession()
+    const { tokens } = await freshSession(t)
     expect((await me(tokens.access_token)).statusCode).toBe(200)
     const forged = await me(forge(header(), claims()))
     expect(forged.statusCode).toBe(200)
@@ -161,7 +147,7 @@ describe('access tokens', () => {
   })
 
   it('gives a refreshed token the sid of its login', async () => {
-    const { tokens } = await freshSession()
+    const { tokens } = await freshSession(t)
     const next: Tokens = (await refresh(t, tokens.refresh_token)).json()
     const sid = decodeJwt(tokens.access_token).sid
     expect(sid).toEqual(expect.stringMatching(/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/))
@@ -171,154 +157,35 @@ describe('access tokens', () => {
   })
 
   it('rejects a token whose payload was altered after signing', async () => {
-    const { tokens } = await freshSession()
+    const { tokens } = await freshSession(t)
     const [head, , signature] = tokens.access_token.split('.')
     const promoted = { ...claims(), role: 'admin' }
     await expectRejected(`${head}.${b64(promoted)}.${signature}`)
   })
 
   it('rejects a token with a damaged signature', async () => {
-    const { tokens } = await freshSession()
+    const { tokens } = await freshSession(t)
     const last = tokens.access_token.at(-2) === 'A' ? 'B' : 'A'
     await expectRejected(`${tokens.access_token.slice(0, -2)}${last}${tokens.access_token.at(-1)}`)
   })
 
   it('rejects a refresh token used as an access token, and the reverse', async () => {
-    const { tokens } = await freshSession()
+    const { tokens } = await freshSession(t)
     await expectRejected(tokens.refresh_token)
     expectRefused(await refresh(t, tokens.access_token))
   })
 
   it('rejects an expired token', async () => {
-    const { tokens } = await freshSession()
+    const { tokens } = await freshSession(t)
     t.clock.advance(t.config.accessTokenTtlMs + 1_000)
     await expectRejected(tokens.access_token)
   })
 
   it('rejects the tokens of a deactivated user', async () => {
-    const { user, tokens } = await freshSession()
+    const { user, tokens } = await freshSession(t)
     await createUsersRepository(t.db).update(user.id, { isActive: false })
     await expectRejected(tokens.access_token)
     expectRefused(await refresh(t, tokens.refresh_token))
-  })
-})
-
-describe('refreshing a token pair', () => {
-  it('spends the token and returns a new, uncacheable pair', async () => {
-    const { user, tokens } = await freshSession()
-    const response = await refresh(t, tokens.refresh_token)
-    expect(response.statusCode).toBe(200)
-    expect(response.headers['cache-control']).toBe('no-store')
-    expect(response.headers.pragma).toBe('no-cache')
-    const next: Tokens = response.json()
-    expect(next).toEqual({
-      access_token: expect.any(String),
-      refresh_token: expect.any(String),
-      token_type: 'bearer',
-      expires_in: 900,
-    })
-    expect(next.refresh_token).not.toBe(tokens.refresh_token)
-    expect((await me(next.access_token)).json().id).toBe(user.id)
-  })
-
-  it('refuses a spent token within the grace without revoking the login', async () => {
-    const { tokens } = await freshSession()
-    const next: Tokens = (await refresh(t, tokens.refresh_token)).json()
-    t.clock.advance(t.config.refreshReuseGraceMs - 1_000)
-    expectRefused(await refresh(t, tokens.refresh_token))
-    expect((await refresh(t, next.refresh_token)).statusCode).toBe(200)
-  })
-
-  it('revokes the whole login when a spent token comes back after the grace', async () => {
-    const { user, tokens } = await freshSession()
-    const other = await login(t, user.email, user.password)
-    const next: Tokens = (await refresh(t, tokens.refresh_token)).json()
-    t.clock.advance(t.config.refreshReuseGraceMs + 1_000)
-    expectRefused(await refresh(t, tokens.refresh_token))
-    expectRefused(await refresh(t, next.refresh_token))
-    // Another login of the same user is a different family and survives.
-    expect((await refresh(t, other.refresh_token)).statusCode).toBe(200)
-  })
-
-  it('logs the reuse with the user and family, never the token', async () => {
-    const lines: string[] = []
-    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) })
-    const mailer = createMailer({ smtpUrl: null, mailFrom: t.config.mailFrom, logger })
-    const { auth, keyStore } = createServices({
-      config: t.config,
-      database: t.database,
-      mailer,
-      clock: t.clock,
-      logger,
-    })
-    await keyStore.reload()
-    const { user, tokens } = await freshSession()
-    await auth.refresh(tokens.refresh_token)
-    t.clock.advance(t.config.refreshReuseGraceMs + 1_000)
-    await expect(auth.refresh(tokens.refresh_token)).rejects.toMatchObject({
-      status: 401,
-      code: 'invalid_token',
-    })
-    expect(lines).toHaveLength(1)
-    const entry = JSON.parse(lines[0] as string)
-    expect(entry).toMatchObject({
-      level: 40,
-      msg: 'refresh token reuse detected',
-      userId: user.id,
-      familyId: expect.stringMatching(/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/),
-    })
-    expect(lines[0]).not.toContain(tokens.refresh_token)
-  })
-
-  it('gives exactly one of ten concurrent refreshes of one token a new pair', async () => {
-    const { tokens } = await freshSession()
-    const responses = await Promise.all(
-      Array.from({ length: 10 }, () => refresh(t, tokens.refresh_token)),
-    )
-    const winners = responses.filter((response) => response.statusCode === 200)
-    expect(winners).toHaveLength(1)
-    for (const loser of responses.filter((response) => response.statusCode !== 200)) {
-      expectRefused(loser)
-    }
-    // The losers were within the grace: the winner's login is intact.
-    expect((await refresh(t, winners[0]?.json().refresh_token)).statusCode).toBe(200)
-  })
-
-  it('refuses unknown and expired tokens', async () => {
-    expectRefused(await refresh(t, 'not-a-token-we-issued'))
-    const { tokens } = await freshSession()
-    t.clock.advance(t.config.refreshTokenTtlMs + 1_000)
-    expectRefused(await refresh(t, tokens.refresh_token))
-  })
-
-  it('refuses a missing or empty token: 422', async () => {
-    for (const payload of [{}, { refresh_token: '' }, { refresh_token: 42 }]) {
-      const response = await postJson(t, '/auth/refresh', payload)
-      expect(response.statusCode).toBe(422)
-      expect(response.json()).toMatchObject({
-        code: 'validation_error',
-        detail: [{ loc: ['body', 'refresh_token'] }],
-      })
-    }
-  })
-})
-
-describe('logging out', () => {
-  it('revokes the login, so neither its token nor earlier ones refresh', async () => {
-    const { user, tokens } = await freshSession()
-    const other = await login(t, user.email, user.password)
-    const next: Tokens = (await refresh(t, tokens.refresh_token)).json()
-    const response = await postJson(t, '/auth/logout', { refresh_token: next.refresh_token })
-    expect(response.statusCode).toBe(204)
-    expect(response.body).toBe('')
-    expectRefused(await refresh(t, next.refresh_token))
-    expectRefused(await postJson(t, '/auth/logout', { refresh_token: next.refresh_token }))
-    expect((await refresh(t, other.refresh_token)).statusCode).toBe(200)
-  })
-
-  it('refuses an unknown token: 401 invalid_token', async () => {
-    const response = await postJson(t, '/auth/logout', { refresh_token: 'never-issued' })
-    expectRefused(response)
   })
 })
 

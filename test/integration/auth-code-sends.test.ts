@@ -3,7 +3,15 @@ import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { users } from '../../src/db/schema.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
-import { postJson, signup, uniqueEmail, verifiedUser } from '../helpers/auth-flow.js'
+import {
+  codeUnlike,
+  invalidCode,
+  otherCode,
+  postJson,
+  signup,
+  uniqueEmail,
+  verifiedUser,
+} from '../helpers/auth-flow.js'
 import { codeFrom } from '../helpers/smtp.js'
 
 const MINUTE = 60_000
@@ -101,5 +109,72 @@ describe('codes sent per address and purpose', () => {
     await afterPendingMail()
     expect(t.inbox.messagesTo(email)).toHaveLength(4)
     expect((await verify(email, await codeOf(email, 4))).statusCode).toBe(200)
+  })
+})
+
+describe('sending the verification code again', () => {
+  it('mails a new code that replaces the old one', async () => {
+    const email = uniqueEmail()
+    const { code: first } = await signup(t, email)
+    let sent = 1
+    const second = await codeUnlike(first, async () => {
+      const response = await resend(email)
+      expect(response.statusCode).toBe(202)
+      expect(response.json()).toEqual(ACCEPTED)
+      return codeFrom(await t.inbox.waitForMessage(email, ++sent))
+    })
+    expect((await postJson(t, '/auth/verify', { email, code: first })).json()).toEqual(invalidCode)
+    expect((await postJson(t, '/auth/verify', { email, code: second })).statusCode).toBe(200)
+  })
+
+  it("gives a fresh code its own 5 tries, but not a fresh hour's 10", async () => {
+    const guessFive = async (email: string, code: string) => {
+      for (let i = 0; i < 5; i++) {
+        expect(
+          (await postJson(t, '/auth/verify', { email, code: otherCode(code) })).json(),
+        ).toEqual(invalidCode)
+      }
+    }
+    const nextCode = async (email: string, nth: number) => {
+      await resend(email)
+      return codeFrom(await t.inbox.waitForMessage(email, nth))
+    }
+    // 5 wrong tries burn the first code; the next one still works.
+    const burned = uniqueEmail()
+    await guessFive(burned, (await signup(t, burned)).code)
+    expect(
+      (await postJson(t, '/auth/verify', { email: burned, code: await nextCode(burned, 2) }))
+        .statusCode,
+    ).toBe(200)
+    // 10 wrong tries across two codes: a third code is refused, right as it is.
+    const guessed = uniqueEmail()
+    await guessFive(guessed, (await signup(t, guessed)).code)
+    await guessFive(guessed, await nextCode(guessed, 2))
+    const third = await postJson(t, '/auth/verify', {
+      email: guessed,
+      code: await nextCode(guessed, 3),
+    })
+    expect(third.statusCode).toBe(400)
+    expect(third.json()).toEqual(invalidCode)
+  })
+
+  it('answers 202 for unknown and verified addresses and sends them nothing', async () => {
+    const unknown = uniqueEmail('nobody')
+    const verified = uniqueEmail('verified')
+    const { code } = await signup(t, verified)
+    await postJson(t, '/auth/verify', { email: verified, code })
+    const pending = uniqueEmail('pending')
+    await signup(t, pending)
+
+    for (const email of [unknown, verified]) {
+      const response = await resend(email)
+      expect(response.statusCode).toBe(202)
+      expect(response.json()).toEqual(ACCEPTED)
+    }
+    // A later message that does arrive shows the earlier requests had their chance to send.
+    await resend(pending)
+    await t.inbox.waitForMessage(pending, 2)
+    expect(t.inbox.messagesTo(unknown)).toHaveLength(0)
+    expect(t.inbox.messagesTo(verified)).toHaveLength(1)
   })
 })

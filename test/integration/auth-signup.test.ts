@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.js'
 import {
-  codeUnlike,
   invalidCode,
   otherCode,
   PASSWORD,
@@ -262,71 +261,4 @@ describe('verifying an e-mail address with its code', () => {
       })
     },
   )
-})
-
-describe('sending the verification code again', () => {
-  it('mails a new code that replaces the old one', async () => {
-    const email = uniqueEmail()
-    const { code: first } = await signup(t, email)
-    let sent = 1
-    const second = await codeUnlike(first, async () => {
-      const response = await postJson(t, '/auth/verify/resend', { email })
-      expect(response.statusCode).toBe(202)
-      expect(response.json()).toEqual({ detail: 'If the account exists, an e-mail is on its way' })
-      return codeFrom(await t.inbox.waitForMessage(email, ++sent))
-    })
-    expect((await postJson(t, '/auth/verify', { email, code: first })).json()).toEqual(invalidCode)
-    expect((await postJson(t, '/auth/verify', { email, code: second })).statusCode).toBe(200)
-  })
-
-  it("gives a fresh code its own 5 tries, but not a fresh hour's 10", async () => {
-    const guessFive = async (email: string, code: string) => {
-      for (let i = 0; i < 5; i++) {
-        expect(
-          (await postJson(t, '/auth/verify', { email, code: otherCode(code) })).json(),
-        ).toEqual(invalidCode)
-      }
-    }
-    const resend = async (email: string, nth: number) => {
-      await postJson(t, '/auth/verify/resend', { email })
-      return codeFrom(await t.inbox.waitForMessage(email, nth))
-    }
-    // 5 wrong tries burn the first code; the next one still works.
-    const burned = uniqueEmail()
-    await guessFive(burned, (await signup(t, burned)).code)
-    expect(
-      (await postJson(t, '/auth/verify', { email: burned, code: await resend(burned, 2) }))
-        .statusCode,
-    ).toBe(200)
-    // 10 wrong tries across two codes: a third code is refused, right as it is.
-    const guessed = uniqueEmail()
-    await guessFive(guessed, (await signup(t, guessed)).code)
-    await guessFive(guessed, await resend(guessed, 2))
-    const third = await postJson(t, '/auth/verify', {
-      email: guessed,
-      code: await resend(guessed, 3),
-    })
-    expect(third.statusCode).toBe(400)
-    expect(third.json()).toEqual(invalidCode)
-  })
-
-  it('answers 202 for unknown and verified addresses and sends them nothing', async () => {
-    const unknown = uniqueEmail('nobody')
-    const verified = uniqueEmail('verified')
-    const { code } = await signup(t, verified)
-    await postJson(t, '/auth/verify', { email: verified, code })
-    const pending = uniqueEmail('pending')
-    await signup(t, pending)
-
-    for (const email of [unknown, verified]) {
-      const response = await postJson(t, '/auth/verify/resend', { email })
-      expect(response.statusCode).toBe(202)
-      expect(response.json()).toEqual({ detail: 'If the account exists, an e-mail is on its way' })
-    }
-    // A later message that does arrive shows the earlier requests had their chance to send.
-    await postJson(t, '/auth/verify/resend', { email: pending })
-    await t.inbox.waitForMessage(pending, 2)
-    expect(t.inbox.messagesTo(unknown)).toHaveLength(0)
-    expect(t.inbox.messagesTo(verified)).toHaveLength(1)
-  })
 })

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
 import { expect } from 'vitest'
 import type { TestApp } from './app.js'
+import { authHeaders, makeUser } from './factories.js'
 
 /**
  * RFC 6238 written out here with node:crypto alone, independent of the library the service
@@ -47,14 +48,18 @@ export function wrongCode(secret: string, at: Date): string {
   return String(candidate).padStart(6, '0')
 }
 
-/** Turns MFA on for a user; the secret (base32) and the recovery codes. */
-export async function enrolTotp(t: TestApp, headers: { authorization: string }, password: string) {
-  const started = await t.app.inject({
+/** Starts an enrolment through the API: a pending factor. The response (200: its secret). */
+export const startEnrolment = (t: TestApp, headers: { authorization: string }, password: string) =>
+  t.app.inject({
     method: 'POST',
     url: '/users/me/mfa/totp',
     headers,
     payload: { current_password: password },
   })
+
+/** Turns MFA on for a user; the secret (base32) and the recovery codes. */
+export async function enrolTotp(t: TestApp, headers: { authorization: string }, password: string) {
+  const started = await startEnrolment(t, headers, password)
   expect(started.statusCode).toBe(200)
   const { secret } = started.json() as { secret: string }
   const confirmed = await t.app.inject({
@@ -70,4 +75,11 @@ export async function enrolTotp(t: TestApp, headers: { authorization: string }, 
     secret,
     recoveryCodes: (confirmed.json() as { recovery_codes: string[] }).recovery_codes,
   }
+}
+
+/** A new user with MFA on: the user, a bearer header, the secret and the recovery codes. */
+export async function mfaUser(t: TestApp) {
+  const user = await makeUser(t)
+  const headers = await authHeaders(t, user)
+  return { user, headers, ...(await enrolTotp(t, headers, user.password)) }
 }

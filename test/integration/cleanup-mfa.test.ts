@@ -7,7 +7,7 @@ import { type CleanupKind, runCleanup } from '../../src/services/cleanup.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
 import { postJson } from '../helpers/auth-flow.js'
 import { authHeaders, type MadeUser, makeUser } from '../helpers/factories.js'
-import { enrolTotp, totpAt } from '../helpers/totp.js'
+import { enrolTotp, startEnrolment, totpAt } from '../helpers/totp.js'
 
 const MINUTE = 60_000
 
@@ -45,13 +45,8 @@ async function makeChallenge(
 }
 
 /** Starts an enrolment (pending factor) through the API; its secret. */
-async function startEnrolment(user: MadeUser, headers: { authorization: string }) {
-  const started = await t.app.inject({
-    method: 'POST',
-    url: '/users/me/mfa/totp',
-    headers,
-    payload: { current_password: user.password },
-  })
+async function pendingSecret(user: MadeUser, headers: { authorization: string }) {
+  const started = await startEnrolment(t, headers, user.password)
   expect(started.statusCode).toBe(200)
   return (started.json() as { secret: string }).secret
 }
@@ -73,11 +68,11 @@ describe('cleanup of two-factor rows', () => {
 
     // Enrolments last 10 minutes: this one lapses before the round, the next one does not.
     const lapsed = await makeUser(t)
-    await startEnrolment(lapsed, await authHeaders(t, lapsed))
+    await pendingSecret(lapsed, await authHeaders(t, lapsed))
     t.clock.advance(11 * MINUTE)
     const fresh = await makeUser(t)
     const freshHeaders = await authHeaders(t, fresh)
-    const freshSecret = await startEnrolment(fresh, freshHeaders)
+    const freshSecret = await pendingSecret(fresh, freshHeaders)
 
     await makeChallenge(confirmed.id, { expiresAt: ago(1_000) })
     await makeChallenge(confirmed.id, { expiresAt: later(4 * MINUTE), usedAt: ago(MINUTE) })

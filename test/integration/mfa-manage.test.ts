@@ -4,7 +4,7 @@ import { auditEvents } from '../../src/db/schema.js'
 import { createTestApp, type TestApp } from '../helpers/app.js'
 import { invalidCode, postJson } from '../helpers/auth-flow.js'
 import { authHeaders, makeAdmin, makeUser } from '../helpers/factories.js'
-import { enrolTotp, totpAt, wrongCode } from '../helpers/totp.js'
+import { enrolTotp, mfaUser, totpAt, wrongCode } from '../helpers/totp.js'
 
 type Headers = { authorization: string }
 
@@ -14,12 +14,6 @@ beforeAll(async () => {
 })
 afterAll(() => t.close())
 
-async function mfaUser(target = t) {
-  const user = await makeUser(target)
-  const headers = await authHeaders(target, user)
-  return { user, headers, ...(await enrolTotp(target, headers, user.password)) }
-}
-
 const post = (target: TestApp, url: string, headers: Headers, payload: Record<string, unknown>) =>
   target.app.inject({ method: 'POST', url, headers, payload })
 const me = (target: TestApp, headers: Headers) =>
@@ -27,7 +21,7 @@ const me = (target: TestApp, headers: Headers) =>
 
 describe('turning MFA off', () => {
   it('needs the password and a code; then login needs the password alone, and an e-mail says so', async () => {
-    const { user, headers, secret } = await mfaUser()
+    const { user, headers, secret } = await mfaUser(t)
     const wrongPassword = await post(t, '/users/me/mfa/totp/disable', headers, {
       current_password: 'not-the-password-1',
       code: totpAt(secret, t.clock.now()),
@@ -53,7 +47,7 @@ describe('turning MFA off', () => {
   })
 
   it('takes a recovery code instead of a TOTP code', async () => {
-    const { user, headers, recoveryCodes } = await mfaUser()
+    const { user, headers, recoveryCodes } = await mfaUser(t)
     const off = await post(t, '/users/me/mfa/totp/disable', headers, {
       current_password: user.password,
       code: recoveryCodes[3],
@@ -63,7 +57,7 @@ describe('turning MFA off', () => {
   })
 
   it('refuses a replayed TOTP code', async () => {
-    const { user, headers, secret } = await mfaUser()
+    const { user, headers, secret } = await mfaUser(t)
     const code = totpAt(secret, t.clock.now())
     const regenerated = await post(t, '/users/me/mfa/recovery-codes', headers, {
       current_password: user.password,
@@ -81,7 +75,7 @@ describe('turning MFA off', () => {
 
 describe('new recovery codes', () => {
   it('replace the old ones', async () => {
-    const { user, headers, secret, recoveryCodes } = await mfaUser()
+    const { user, headers, secret, recoveryCodes } = await mfaUser(t)
     const response = await post(t, '/users/me/mfa/recovery-codes', headers, {
       current_password: user.password,
       code: totpAt(secret, t.clock.now()),
@@ -107,10 +101,10 @@ describe('new recovery codes', () => {
   })
 })
 
-describe('DELETE /users/{id}/mfa', () => {
+describe('an admin’s reset of a user’s MFA', () => {
   it("turns the user's MFA off and ends their sessions", async () => {
     const admin = await makeAdmin(t)
-    const { user, headers } = await mfaUser()
+    const { user, headers } = await mfaUser(t)
     const reset = await t.app.inject({
       method: 'DELETE',
       url: `/users/${user.id}/mfa`,
@@ -127,7 +121,7 @@ describe('DELETE /users/{id}/mfa', () => {
 
   it('is for admins only, and 404 for an unknown id', async () => {
     const admin = await makeAdmin(t)
-    const { user, headers } = await mfaUser()
+    const { user, headers } = await mfaUser(t)
     const byUser = await t.app.inject({ method: 'DELETE', url: `/users/${user.id}/mfa`, headers })
     expect(byUser.statusCode).toBe(403)
     const unknown = await t.app.inject({
@@ -236,7 +230,7 @@ describe('the audit log', () => {
     ).map((event) => ({ type: event.type, actorId: event.actorId, details: event.details }))
 
   it('records mfa.enabled, mfa.recovery_code_used and mfa.disabled, never a code', async () => {
-    const { user, headers, recoveryCodes, secret } = await mfaUser()
+    const { user, headers, recoveryCodes, secret } = await mfaUser(t)
     const login = await postJson(t, '/auth/login', { email: user.email, password: user.password })
     const verified = await postJson(t, '/auth/mfa/verify', {
       mfa_token: login.json().mfa_token,
@@ -261,7 +255,7 @@ describe('the audit log', () => {
 
   it("records an admin's reset with the admin as actor", async () => {
     const admin = await makeAdmin(t)
-    const { user } = await mfaUser()
+    const { user } = await mfaUser(t)
     const reset = await t.app.inject({
       method: 'DELETE',
       url: `/users/${user.id}/mfa`,

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, type TestApp } from '../helpers/app.js'
 import { invalidCode, postJson } from '../helpers/auth-flow.js'
 import { authHeaders, type MadeUser, makeUser } from '../helpers/factories.js'
-import { enrolTotp, totpAt, wrongCode } from '../helpers/totp.js'
+import { INVALID_CREDENTIALS } from '../helpers/limits.js'
+import { mfaUser, startEnrolment, totpAt, wrongCode } from '../helpers/totp.js'
 
-const INVALID_CREDENTIALS = { detail: 'Incorrect email or password', code: 'invalid_credentials' }
 const INVALID_MFA_TOKEN = { detail: 'Invalid or expired MFA token', code: 'invalid_token' }
 
 let t: TestApp
@@ -12,14 +12,6 @@ beforeAll(async () => {
   t = await createTestApp()
 })
 afterAll(() => t.close())
-
-/** A user with MFA on: the secret, recovery codes and a bearer header. */
-async function mfaUser() {
-  const user = await makeUser(t)
-  const headers = await authHeaders(t, user)
-  const enrolled = await enrolTotp(t, headers, user.password)
-  return { user, headers, ...enrolled }
-}
 
 /** The `mfa_token` of a right-password login. */
 async function mfaToken(user: MadeUser): Promise<string> {
@@ -36,12 +28,7 @@ describe('enrolment', () => {
   it('returns a secret and its otpauth URI, and changes nothing until confirmed', async () => {
     const user = await makeUser(t)
     const headers = await authHeaders(t, user)
-    const started = await t.app.inject({
-      method: 'POST',
-      url: '/users/me/mfa/totp',
-      headers,
-      payload: { current_password: user.password },
-    })
+    const started = await startEnrolment(t, headers, user.password)
     expect(started.statusCode).toBe(200)
     expect(started.headers['cache-control']).toBe('no-store')
     const { secret, otpauth_uri } = started.json()
@@ -78,7 +65,7 @@ describe('enrolment', () => {
   })
 
   it('is confirmed by a first code: MFA on, 10 recovery codes, 409 on a second start', async () => {
-    const { user, headers, recoveryCodes } = await mfaUser()
+    const { user, headers, recoveryCodes } = await mfaUser(t)
     expect(recoveryCodes).toHaveLength(10)
     expect(new Set(recoveryCodes).size).toBe(10)
     expect((await me(headers)).json()).toMatchObject({ id: user.id, mfa_enabled: true })
@@ -98,12 +85,7 @@ describe('enrolment', () => {
   it('refuses a wrong code, and an expired enrolment, with 400 invalid_code', async () => {
     const user = await makeUser(t)
     const headers = await authHeaders(t, user)
-    const started = await t.app.inject({
-      method: 'POST',
-      url: '/users/me/mfa/totp',
-      headers,
-      payload: { current_password: user.password },
-    })
+    const started = await startEnrolment(t, headers, user.password)
     const { secret } = started.json()
     const confirm = (code: string) =>
       t.app.inject({
@@ -125,7 +107,7 @@ describe('enrolment', () => {
 
 describe('login with MFA on', () => {
   it('answers a right password with 401 mfa_required and a token; the code gives the pair', async () => {
-    const { user, secret } = await mfaUser()
+    const { user, secret } = await mfaUser(t)
     const login = await postJson(t, '/auth/login', { email: user.email, password: user.password })
     expect(login.statusCode).toBe(401)
     expect(login.headers['www-authenticate']).toBe('Bearer')
@@ -156,7 +138,7 @@ describe('login with MFA on', () => {
   })
 
   it('answers a wrong password exactly as for an account without MFA', async () => {
-    const { user } = await mfaUser()
+    const { user } = await mfaUser(t)
     const plain = await makeUser(t)
     const withMfa = await postJson(t, '/auth/login', {
       email: user.email,
@@ -173,7 +155,7 @@ describe('login with MFA on', () => {
   })
 
   it('shows mfa_required on the OAuth2 form login too', async () => {
-    const { user } = await mfaUser()
+    const { user } = await mfaUser(t)
     const response = await t.app.inject({
       method: 'POST',
       url: '/auth/login',
@@ -189,7 +171,7 @@ describe('login with MFA on', () => {
   })
 
   it('accepts a code once: the same code, or one of an earlier step, is 400 invalid_code', async () => {
-    const { user, secret } = await mfaUser()
+    const { user, secret } = await mfaUser(t)
     const code = totpAt(secret, t.clock.now())
     const first = await verify({ mfa_token: await mfaToken(user), code })
     expect(first.statusCode).toBe(200)
@@ -211,7 +193,7 @@ describe('login with MFA on', () => {
   })
 
   it('gives one success to two concurrent uses of one code', async () => {
-    const { user, secret } = await mfaUser()
+    const { user, secret } = await mfaUser(t)
     const code = totpAt(secret, t.clock.now())
     const tokens = [await mfaToken(user), await mfaToken(user)]
     const answers = await Promise.all(tokens.map((token) => verify({ mfa_token: token, code })))
@@ -219,7 +201,7 @@ describe('login with MFA on', () => {
   })
 
   it('accepts one step of clock drift either way, not two', async () => {
-    const { user, secret } = await mfaUser()
+    const { user, secret } = await mfaUser(t)
     t.clock.advance(60_000)
     // A moment when the code of two steps back is none of the three accepted ones (it is
     // one of them by chance three times in a million): its refusal then always shows.
@@ -232,7 +214,7 @@ describe('login with MFA on', () => {
   })
 
   it('spends the token after 5 wrong codes, the right one too', async () => {
-    const { user, secret } = await mfaUser()
+    const { user, secret } = await mfaUser(t)
     const token = await mfaToken(user)
     const wrong = wrongCode(secret, t.clock.now())
     for (let i = 0; i < 5; i++) {
@@ -246,7 +228,7 @@ describe('login with MFA on', () => {
   })
 
   it('lets the token live 5 minutes; spent tokens are dropped at the next login', async () => {
-    const { user, secret } = await mfaUser()
+    const { user, secret } = await mfaUser(t)
     const token = await mfaToken(user)
     t.clock.advance(5 * 60_000 + 1)
     const late = await verify({ mfa_token: token, code: totpAt(secret, t.clock.now()) })
@@ -260,7 +242,7 @@ describe('login with MFA on', () => {
   })
 
   it('refuses unknown and altered tokens with 401 invalid_token', async () => {
-    const { user, secret } = await mfaUser()
+    const { user, secret } = await mfaUser(t)
     const token = await mfaToken(user)
     const altered = `${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`
     const code = totpAt(secret, t.clock.now())
@@ -276,7 +258,7 @@ describe('login with MFA on', () => {
   })
 
   it('takes exactly one of code and recovery_code', async () => {
-    const { user } = await mfaUser()
+    const { user } = await mfaUser(t)
     const token = await mfaToken(user)
     const neither = await verify({ mfa_token: token })
     const both = await verify({ mfa_token: token, code: '123456', recovery_code: 'abcd-efgh-jkmn' })
@@ -289,7 +271,7 @@ describe('login with MFA on', () => {
 
 describe('recovery codes', () => {
   it('log in once each, and the user is told by e-mail', async () => {
-    const { user, recoveryCodes } = await mfaUser()
+    const { user, recoveryCodes } = await mfaUser(t)
     const [first = ''] = recoveryCodes
     const used = await verify({
       mfa_token: await mfaToken(user),
@@ -305,7 +287,7 @@ describe('recovery codes', () => {
   })
 
   it('are stored hashed', async () => {
-    const { user, recoveryCodes } = await mfaUser()
+    const { user, recoveryCodes } = await mfaUser(t)
     const rows = await t.database.db.query.recoveryCodes.findMany({
       where: (codes, { eq }) => eq(codes.userId, user.id),
     })

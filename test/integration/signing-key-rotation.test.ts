@@ -1,16 +1,27 @@
 import { decodeProtectedHeader } from 'jose'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { type Env, loadConfig } from '../../src/core/config.js'
 import { createLogger } from '../../src/core/logger.js'
-import { createDatabase, type Database } from '../../src/db/client.js'
-import { signingKeys } from '../../src/db/schema.js'
 import { createScheduler } from '../../src/scheduler.js'
 import { createKeyServices } from '../../src/services/index.js'
 import { signingKeyRetentionMs } from '../../src/services/signing-keys.js'
-import { createInstance, createTestClock, TEST_SECRET, type TestInstance } from '../helpers/app.js'
+import { createTestClock, TEST_SECRET } from '../helpers/app.js'
 import { PASSWORD } from '../helpers/auth-flow.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { makeUser } from '../helpers/factories.js'
+import {
+  accessToken,
+  afterThisTest,
+  HOURLY_RELOAD,
+  instance,
+  kidIn,
+  me,
+  PUSHED_WITHIN,
+  published,
+  rows,
+  sharedDatabase,
+  signingKid,
+} from '../helpers/key-instances.js'
 
 /**
  * Rotation by the scheduler (SIGNING_KEY_ROTATION), retired and revoked keys leaving the
@@ -18,63 +29,6 @@ import { makeUser } from '../helpers/factories.js'
  * once an hour here (KEY_REFRESH_INTERVAL=1h), so a change seen within seconds was pushed
  * (LISTEN/NOTIFY); time moves on the injected clock, never by sleeping.
  */
-const HOURLY_RELOAD: Env = { KEY_REFRESH_INTERVAL: '1h' }
-/** Long enough for a busy machine, far below the hourly reload. */
-const PUSHED_WITHIN = { timeout: 10_000, interval: 20 }
-
-const cleanups: (() => Promise<void>)[] = []
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()?.()
-})
-
-/**
- * Two handles on one fresh database, as two processes would have: on the server each has
- * its own pool (and listening connection); PGlite lives in one process, so they share it.
- */
-async function sharedDatabase(): Promise<[Database, Database]> {
-  const testDb = await createTestDatabase()
-  cleanups.push(() => testDb.drop())
-  if (testDb.url === null) return [testDb.database, testDb.database]
-  const other = await createDatabase({ databaseUrl: testDb.url, pglitePath: null })
-  cleanups.push(() => other.close())
-  return [testDb.database, other]
-}
-
-async function instance(...args: Parameters<typeof createInstance>): Promise<TestInstance> {
-  const started = await createInstance(...args)
-  cleanups.push(() => started.close())
-  return started
-}
-
-const rows = async (database: Database) =>
-  Object.fromEntries(
-    (await database.db.select().from(signingKeys)).map((row) => [row.kid, row] as const),
-  )
-const kidIn = (state: string, table: Awaited<ReturnType<typeof rows>>) =>
-  Object.values(table).find((row) => row.state === state)?.kid
-const published = (target: TestInstance) =>
-  target.services.keyStore
-    .jwks()
-    .keys.map((key) => key.kid)
-    .sort()
-const signingKid = (target: TestInstance) => {
-  const signer = target.services.keyStore.signer()
-  return signer.algorithm === 'HS256' ? null : signer.kid
-}
-
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
-const me = (target: TestInstance, token: string) =>
-  target.app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) })
-async function accessToken(target: TestInstance, email: string): Promise<string> {
-  const response = await target.app.inject({
-    method: 'POST',
-    url: '/auth/login',
-    payload: { email, password: PASSWORD },
-  })
-  expect(response.statusCode).toBe(200)
-  return response.json().access_token
-}
-
 const parsed = (lines: string[]) => lines.map((line) => JSON.parse(line))
 
 describe('SIGNING_KEY_ROTATION: the scheduler rotates on its own', () => {
@@ -93,7 +47,7 @@ describe('SIGNING_KEY_ROTATION: the scheduler rotates on its own', () => {
       logger: createLogger(a.config, { write: (line: string) => schedulerLines.push(line) }),
       signingKeys: a.services.signingKeys,
     })
-    cleanups.push(() => scheduler.stop())
+    afterThisTest(() => scheduler.stop())
     const user = await makeUser(databaseA.db, { password: PASSWORD })
     return { databaseA, clock, a, b, scheduler, user, logLines }
   }
@@ -180,7 +134,7 @@ describe('SIGNING_KEY_ROTATION: the scheduler rotates on its own', () => {
 
   it('stays off by default, and never makes the first key (an upgrade from HS256 does)', async () => {
     const { database } = await createTestDatabase().then((testDb) => {
-      cleanups.push(() => testDb.drop())
+      afterThisTest(() => testDb.drop())
       return testDb
     })
     const clock = createTestClock()
@@ -290,40 +244,5 @@ describe('keys revoke: another instance refuses the key at once, pushed', () => 
     await vi.waitFor(() => expect(published(a)).not.toContain(next), PUSHED_WITHIN)
     expect(await a.services.signingKeys.revoke(next)).toEqual({ status: 'already_revoked' })
     expect(await a.services.signingKeys.revoke('no-such-kid')).toEqual({ status: 'not_found' })
-  })
-})
-
-describe('rotating with another SECRET_KEY', () => {
-  it('is refused, unless SECRET_KEY was changed on purpose (reseal)', async () => {
-    const [databaseA, databaseB] = await sharedDatabase()
-    const clock = createTestClock()
-    const old = await instance(databaseA, HOURLY_RELOAD, { clock })
-    const renewed = await instance(
-      databaseB,
-      { ...HOURLY_RELOAD, SECRET_KEY: `${TEST_SECRET}-renewed` },
-      { clock },
-    )
-    const user = await makeUser(databaseA.db, { password: PASSWORD })
-    const before = await rows(databaseA)
-    // A slip (the CLI run with another .env) must not leave keys the instances cannot open.
-    await expect(renewed.services.signingKeys.rotate()).rejects.toThrow(
-      `this process's SECRET_KEY cannot open the current signing key ${kidIn('current', before)}`,
-    )
-    expect(await rows(databaseA)).toEqual(before)
-    expect(() => renewed.services.keyStore.signer()).toThrow('cannot be issued')
-
-    const rotation = await renewed.services.signingKeys.rotate({ reseal: true })
-    const after = await rows(databaseA)
-    // Neither old key (sealed under the old secret) signs again; both stay published.
-    expect(after[kidIn('current', before) ?? '']?.state).toBe('retired')
-    expect(after[kidIn('next', before) ?? '']?.state).toBe('retired')
-    expect(Object.keys(before)).not.toContain(rotation.current)
-    await vi.waitFor(() => expect(signingKid(renewed)).toBe(rotation.current), PUSHED_WITHIN)
-    const token = await accessToken(renewed, user.email)
-    // The instance still on the old secret verifies the new key's tokens, but cannot sign.
-    await vi.waitFor(() => expect(published(old)).toContain(rotation.current), PUSHED_WITHIN)
-    expect((await me(old, token)).statusCode).toBe(200)
-    const ready = await old.app.inject({ method: 'GET', url: '/health/ready' })
-    expect(ready.statusCode).toBe(503)
   })
 })

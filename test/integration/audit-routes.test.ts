@@ -134,7 +134,8 @@ describe('GET /audit-events', () => {
     expect(await walk({ user_id: userId, type: 'logout' }, 3)).toEqual(ofType.map((r) => r.id))
     expect(await walk({ actor_id: actors[1] as string }, 4)).toEqual(byActor.map((r) => r.id))
     const both = byActor.filter((row) => row.type === 'login.succeeded')
-    expect(both.length).toBeGreaterThan(0)
+    // Actor 1 (odd i) on login.succeeded (i % 3 = 0): i = 3, 9, 15, 21.
+    expect(both).toHaveLength(4)
     expect(
       await walk({ user_id: userId, actor_id: actors[1] as string, type: 'login.succeeded' }, 2),
     ).toEqual(both.map((r) => r.id))

@@ -71,8 +71,11 @@ describe('.github/workflows/ci.yml', () => {
     expect(test).toMatch(/\n {6}redis:\n {8}image: redis:7-alpine\n/)
     expect(test).toContain('CI: "true"')
     // The tools .ci/run installs when missing, Debian packages both.
-    const installed = [...ciRun.matchAll(/apt-get install -y (?:--no-install-recommends )?(\w+)/g)]
-      .map((m) => m[1] as string)
+    // .ci/run lists them as `missing+=(package)`, promtool's package on a line of its own.
+    const installed = [
+      ...ciRun.matchAll(/missing\+=\((\w+)\)|apt-get install -y --no-install-recommends (\w+)/g),
+    ]
+      .map((m) => (m[1] ?? m[2]) as string)
       .sort()
     expect(installed).toEqual(['chromium', 'haproxy', 'openssl', 'prometheus'])
     const aptLine = /apt-get install -y --no-install-recommends \\\n\s+(.+)\n/.exec(test)?.[1]

@@ -75,9 +75,12 @@ const integration = ['test/integration/**/*.test.ts']
  * and several processes sharing one database (PGlite is one process).
  */
 const serverOnly = [
+  'test/integration/cli-keys-notify.test.ts',
   'test/integration/database-role.test.ts',
   'test/integration/multi-instance.test.ts',
 ]
+/** On the pglite project only: a process working on an embedded database of its own. */
+const embeddedOnly = ['test/integration/cli-keys.test.ts']
 const exclude = [
   ...configDefaults.exclude,
   ...(hasRedis
@@ -125,6 +128,7 @@ export default defineConfig({
               test: {
                 name: 'postgres',
                 include: integration,
+                exclude: [...exclude, ...embeddedOnly],
                 env: { ...sharedEnv, TEST_DATABASE_URL: postgresUrl },
               },
             },

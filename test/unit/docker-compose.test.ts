@@ -161,6 +161,7 @@ describe('docker-compose.scale.yml (three API replicas behind HAProxy)', () => {
     expect(setting(block(api, 'environment', 4), 'TRUST_PROXY')).toBe('1')
     const published = listItems(block(service('api'), 'ports', 4))
     expect(listItems(block(scaleService('haproxy'), 'ports', 4))).toEqual(published)
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: compose's own interpolation, kept literal
     expect(published).toEqual(['${API_PORT:-8000}:8000'])
   })
 

@@ -42,13 +42,8 @@ export interface SchedulerDeps {
  * each batch's row locks last one statement. Even if two rounds did overlap, `for update
  * skip locked` keeps their batches disjoint.
  */
-async function withCleanupLock(
-  database: Database,
-  work: (db: Db) => Promise<CleanupResult>,
-): Promise<CleanupOutcome> {
-  const outcome = await withSessionLock(database, 'cleanup', { wait: false }, work)
-  return outcome.acquired ? { status: 'ran', ...outcome.value } : { status: 'skipped' }
-}
+const withCleanupLock = <T>(database: Database, work: (db: Db) => Promise<T>) =>
+  withSessionLock(database, 'cleanup', { wait: false }, work)
 
 /**
  * Every `cleanupIntervalMs` (the first time at start): the signing-key maintenance, then a
@@ -71,8 +66,9 @@ export function createScheduler(deps: SchedulerDeps) {
     }).runCleanup({ signal: abort.signal })
 
   /** One cleanup round now, whenever the last one was (the CLI's `cleanup`). */
-  function runOnce(): Promise<CleanupOutcome> {
-    return withCleanupLock(deps.database, cleanup)
+  async function runOnce(): Promise<CleanupOutcome> {
+    const outcome = await withCleanupLock(deps.database, cleanup)
+    return outcome.acquired ? { status: 'ran', ...outcome.value } : { status: 'skipped' }
   }
 
   /**
@@ -80,7 +76,7 @@ export function createScheduler(deps: SchedulerDeps) {
    * starts only when none started within the interval (claimed under the lock).
    */
   async function runIfDue(): Promise<ScheduledOutcome> {
-    const outcome = await withSessionLock(deps.database, 'cleanup', { wait: false }, async (db) => {
+    const outcome = await withCleanupLock(deps.database, async (db) => {
       const { cleanup: runs } = createRepositories(db)
       const startedAt = await runs.claimScheduledRun('cleanup', deps.config.cleanupIntervalMs)
       return startedAt === null ? null : { startedAt, ...(await cleanup(db)) }

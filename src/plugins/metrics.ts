@@ -53,7 +53,7 @@ interface Series {
  * method, looked up once: no label object, key string or hash per request.
  */
 function createObserver(metrics: Metrics) {
-  const routes = new WeakMap<FastifyContextConfig, Map<string, Series>>()
+  const routes = new WeakMap<FastifyContextConfig, Map<number | string, Series>>()
   const seriesOf = (request: FastifyRequest, statusCode: number) => {
     const { config, url } = request.routeOptions
     let known = routes.get(config)
@@ -64,7 +64,7 @@ function createObserver(metrics: Metrics) {
     const method = request.method
     // Most routes answer one method: the status alone is the key then.
     const key = method === config.method ? statusCode : `${method} ${statusCode}`
-    let series = known.get(String(key))
+    let series = known.get(key)
     if (!series) {
       // An unversioned alias counts under its /v1 pattern: one series per operation.
       const route = config.versionedUrl ?? url ?? UNMATCHED
@@ -72,7 +72,7 @@ function createObserver(metrics: Metrics) {
         http: metrics.http.series(route, method, statusCode),
         outcome: outcomeOf(config),
       }
-      known.set(String(key), series)
+      known.set(key, series)
     }
     return series
   }

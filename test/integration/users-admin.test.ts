@@ -221,9 +221,12 @@ describe('the last active admin', () => {
     for (let round = 0; round < 3; round++) {
       await t.db.delete(users)
       const [a, b] = [await makeAdmin(t), await makeAdmin(t)]
+      // Both sign in before the race: a session made inside it could name an admin the
+      // other request has already deleted.
+      const [headersA, headersB] = [await authHeaders(t, a), await authHeaders(t, b)]
       const responses = await Promise.all([
-        call(method, `/users/${b.id}`, a, body),
-        call(method, `/users/${a.id}`, b, body),
+        t.app.inject({ method, url: `/users/${b.id}`, headers: headersA, payload: body }),
+        t.app.inject({ method, url: `/users/${a.id}`, headers: headersB, payload: body }),
       ])
       const statuses = responses.map((response) => response.statusCode).sort()
       // The loser is refused by the rule (409) or, if the winner committed before its token

@@ -76,6 +76,7 @@ const integration = ['test/integration/**/*.test.ts']
  * and several processes sharing one database (PGlite is one process).
  */
 const serverOnly = [
+  'test/integration/auth-cache-listener.test.ts',
   'test/integration/cli-keys-notify.test.ts',
   'test/integration/database-role.test.ts',
   'test/integration/multi-instance.test.ts',

@@ -8,6 +8,7 @@ import {
   API_RSS_LIMIT_MB,
   type BenchReport,
   EMBEDDED_IDLE_LIMIT_MB,
+  isApi,
   MB,
   spread,
 } from './targets.js'
@@ -104,7 +105,7 @@ export function chartRows(report: BenchReport): { ratios: ChartRow[]; memory: Ch
   const idleLimit = { ...apiLimit, value: EMBEDDED_IDLE_LIMIT_MB }
   const memory: ChartRow[] = [
     ...report.scenarios
-      .filter((s) => s.server === 'api')
+      .filter((s) => isApi(s.server))
       .map((s) => ({
         label: `API, ${s.name}`,
         values: s.runs.map((r) => r.peakRssBytes / MB),

@@ -87,15 +87,21 @@ async function startServers(
     keep(server)
     servers.set(kind, server)
   }
-  if (kinds.has('api')) {
+  const apis = [
+    ['api', {}],
+    ['api-nocache', { AUTH_CACHE_SIZE: '0' }],
+  ] as const
+  for (const [kind, env] of apis) {
+    if (!kinds.has(kind)) continue
     const api = await startApi({
       databaseUrl: options.databaseUrl,
       secretKey: options.secretKey,
       profileDir: options.settings.profile ? `${RESULTS_DIR}/profiles` : undefined,
       entry: options.settings.apiEntry,
+      env,
     })
     keep(api)
-    servers.set('api', api)
+    servers.set(kind, api)
   }
   return servers
 }

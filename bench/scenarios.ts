@@ -47,6 +47,7 @@ export function httpScenarios(options: {
     { name: 'live', server: 'api', request: ping },
     { name: 'me', server: 'api', request: me },
     { name: 'me-uncached', server: 'api', request: uncachedMe },
+    { name: 'me-nocache', server: 'api-nocache', request: me },
     {
       name: 'user-by-id',
       server: 'api',

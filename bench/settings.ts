@@ -10,6 +10,7 @@ export const ALL_SCENARIOS = [
   'live',
   'me',
   'me-uncached',
+  'me-nocache',
   'user-by-id',
   'users-first',
   'users-deep',

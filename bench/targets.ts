@@ -14,7 +14,11 @@ import type { MeasuredRun } from './load.js'
 import type { ScaleResult } from './scale.js'
 import type { ScenarioName } from './settings.js'
 
-export type ServerKind = 'api' | 'node' | 'fastify'
+/** `api-nocache`: the API with AUTH_CACHE_SIZE=0, every request reads its user and session. */
+export type ServerKind = 'api' | 'api-nocache' | 'node' | 'fastify'
+
+/** Both API processes count for the API's targets (memory). */
+export const isApi = (server: ServerKind) => server === 'api' || server === 'api-nocache'
 
 export interface ScenarioResult {
   name: ScenarioName
@@ -114,7 +118,7 @@ const rates = (report: Inputs, name: ScenarioName) =>
 /** Every peak RSS of the API process: each scenario's runs, the scale runs, the cleanup. */
 export function apiPeakRssValues(report: Inputs): number[] {
   return [
-    ...report.scenarios.filter((s) => s.server === 'api').flatMap((s) => s.runs),
+    ...report.scenarios.filter((s) => isApi(s.server)).flatMap((s) => s.runs),
     ...report.scale,
     ...report.auditScale,
     ...(report.cleanup ? [report.cleanup] : []),
@@ -224,6 +228,18 @@ export function compareFloors(report: Inputs): Comparison[] {
       '/users/me uncached ÷ node:http',
       'me-uncached',
       'baseline-me',
+    ),
+    ratio(
+      'API GET /users/me with AUTH_CACHE_SIZE=0 (user and session read every request) vs bare node:http',
+      '/users/me no auth cache ÷ node:http',
+      'me-nocache',
+      'baseline-me',
+    ),
+    ratio(
+      'API GET /users/me, auth cache on vs off',
+      '/users/me cache on ÷ off',
+      'me',
+      'me-nocache',
     ),
     ratio(
       'API GET /users/me, a new token every request vs one token',

@@ -154,6 +154,8 @@ export async function buildApp(deps: AppDeps) {
   // Loaded before the first request; stopped (timer, listening connection) with the app.
   await keyStore.start()
   app.addHook('onClose', () => keyStore.stop())
+  await services.authCache.start()
+  app.addHook('onClose', () => services.authCache.stop())
   await app.register(healthRoutes, {
     prefix: '/health',
     ping: () => database.ping(READY_TIMEOUT_MS),

@@ -24,7 +24,11 @@ export function createMetrics(options: MetricsOptions = {}) {
   if (options.processMetrics) collectDefaultMetrics({ register: registry })
   const registers = [registry]
   const { pingDatabase } = options
+  // Plain numbers, counted on every authenticated request: prom-client's inc() would check
+  // and hash the label each time. Handed over at each scrape.
+  const authCacheLookups = { hit: 0, miss: 0, off: 0 }
   const metrics = {
+    authCacheLookups,
     registry,
     /** `http_requests_total` and `http_request_duration_seconds`, fed per request. */
     http: createHttpMetrics(registers),
@@ -87,6 +91,17 @@ export function createMetrics(options: MetricsOptions = {}) {
       name: 'cleanup_interval_seconds',
       help: 'CLEANUP_INTERVAL of this process, in seconds (0: it runs no scheduler)',
       registers,
+    }),
+    authCacheLookupsCounter: new Counter({
+      name: 'auth_cache_lookups_total',
+      help: 'Users and sessions looked up to authenticate a request, by outcome: hit (from the auth cache), miss (read from the database), off (the cache is off or not listening)',
+      labelNames: ['outcome'] as const,
+      registers,
+      collect() {
+        this.reset()
+        for (const [outcome, count] of Object.entries(authCacheLookups))
+          this.inc({ outcome }, count)
+      },
     }),
     databaseUp: new Gauge({
       name: 'database_up',

@@ -24,14 +24,25 @@ export interface Database {
    * LISTENs on `channel` (a plain lower-case identifier): `onNotify` gets each payload
    * NOTIFYed there by any process once its transaction commits. On a server this holds a
    * connection of its own; `onLost` is called if it drops (listen again to resume).
-   * Resolves to the function that stops listening.
    */
   listen(
     channel: string,
     onNotify: (payload: string) => void,
     onLost: (error: Error) => void,
-  ): Promise<() => Promise<void>>
+  ): Promise<Listening>
   close(): Promise<void>
+}
+
+/** A LISTEN in place. */
+export interface Listening {
+  /**
+   * One `select 1` on the listening session. PostgreSQL hands a listener the notifications
+   * of every transaction committed before it reads a query ahead of that query's answer,
+   * so once this resolves `onNotify` has seen every change committed before it was called.
+   * Rejects when the answer takes longer than `timeoutMs`.
+   */
+  roundTrip(timeoutMs: number): Promise<void>
+  stop(): Promise<void>
 }
 
 const CHANNEL_NAME = /^[a-z_][a-z0-9_]*$/
@@ -87,15 +98,23 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
   }
 }
 
+/** The application_name of the connection listening on `channel`. */
+export const listenerName = (channel: string) => `coffee-shop listen ${channel}`
+
 /** A dedicated connection: a pooled one would stop listening when it goes back to the pool. */
 async function listenOnServer(
   url: string,
   channel: string,
   onNotify: (payload: string) => void,
   onLost: (error: Error) => void,
-): Promise<() => Promise<void>> {
+): Promise<Listening> {
   checkChannel(channel)
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 })
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: 3_000,
+    // Names the connection in pg_stat_activity, for operators (and the tests that cut it).
+    application_name: listenerName(channel),
+  })
   let stopping = false
   const lost = (error: Error) => {
     if (stopping) return
@@ -116,9 +135,12 @@ async function listenOnServer(
     await client.end().catch(() => {})
     throw error
   }
-  return async () => {
-    stopping = true
-    await client.end()
+  return {
+    roundTrip: (timeoutMs) => withTimeout(client.query('select 1'), timeoutMs),
+    async stop() {
+      stopping = true
+      await client.end()
+    },
   }
 }
 
@@ -152,8 +174,11 @@ async function openPglite(
       async listen(channel, onNotify) {
         checkChannel(channel)
         const unlisten = await client.listen(channel, onNotify)
-        return async () => {
-          if (!client.closed) await unlisten()
+        return {
+          roundTrip: (timeoutMs) => withTimeout(client.query('select 1'), timeoutMs),
+          async stop() {
+            if (!client.closed) await unlisten()
+          },
         }
       },
       async close() {

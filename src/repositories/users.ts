@@ -16,6 +16,9 @@ export interface UserListFilter {
 }
 
 /** What authenticating a request reads: the user, and its token's session if still there. */
+/** Where the triggers of migration 0009 announce changes to users and sessions (payload: user id). */
+export const AUTH_CHANGES_CHANNEL = 'auth_changes'
+
 export interface UserWithSession {
   user: UserRow
   session: Pick<SessionRow, 'createdAt' | 'expiresAt' | 'endedAt'> | null

@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics.js'
 import { createRepositories, type Repositories } from '../repositories/index.js'
 import { createAuditLog, createEventRecorder } from './audit.js'
 import { type AuthLogger, createAuthService } from './auth.js'
+import { createAuthCache } from './auth-cache.js'
 import { createCodesService } from './codes.js'
 import { createEmailChangeService } from './email-change.js'
 import { createKeyStore, type KeyStoreLogger } from './key-store.js'
@@ -96,7 +97,20 @@ export function createServices(deps: ServiceDeps) {
   })
   const audit = createAuditLog({ repositories, clock, onCommitted: onAuditEvent })
   const recordEvent = audit.record
-  const tokens = createTokensService({ config, clock, users: repositories.users, keys: keyStore })
+  // Listening from start() (buildApp) on; the worker and CLI never authenticate.
+  const authCache = createAuthCache({
+    database,
+    maxUsers: config.authCacheSize,
+    logger: log,
+    onLookup: metrics && ((outcome) => metrics.authCacheLookups[outcome]++),
+  })
+  const tokens = createTokensService({
+    config,
+    clock,
+    users: repositories.users,
+    keys: keyStore,
+    authCache,
+  })
   const codes = createCodesService({
     config,
     keys,
@@ -153,6 +167,7 @@ export function createServices(deps: ServiceDeps) {
     emailChange,
     signingKeys,
     keyStore,
+    authCache,
     audit,
   }
 }

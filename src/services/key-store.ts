@@ -6,14 +6,13 @@ import { AppError } from '../core/errors.js'
 import { isAsymmetric } from '../core/signing-keys.js'
 import type { Database } from '../db/client.js'
 import { databaseMessage } from '../db/errors.js'
+import { createListener } from '../db/listener.js'
 import { SIGNING_KEYS_CHANNEL } from '../repositories/signing-keys.js'
 import { buildKeySnapshot, emptySnapshot, type KeySnapshot } from './key-snapshot.js'
 import { type SigningKeysService, signingKeyRetentionMs } from './signing-keys.js'
 
 /** A token naming an unknown kid reloads the keys at most this often (it may be brand new). */
 const UNKNOWN_KID_RELOAD_MS = 5_000
-/** The longest wait before listening again after the listening connection dropped. */
-const RELISTEN_MAX_DELAY_MS = 30_000
 
 export interface KeyStoreLogger {
   info(details: Record<string, unknown>, message: string): void
@@ -140,7 +139,17 @@ export function createKeyStore(deps: KeyStoreDeps) {
   }
 
   let unknownKidReload: { at: number; done: Promise<void> } | null = null
-  const listening = createListener(deps.database, logger, reload)
+  const listening = createListener({
+    database: deps.database,
+    channel: SIGNING_KEYS_CHANNEL,
+    logger,
+    onNotify: () => void reload(),
+    // A change may have been missed while not listening.
+    onListening: (afterFailure) => {
+      if (afterFailure) void reload()
+    },
+    lostMessage: 'not listening for signing-key changes; the periodic reload still applies them',
+  })
   let timer: NodeJS.Timeout | null = null
 
   return {
@@ -209,52 +218,6 @@ export function createKeyStore(deps: KeyStoreDeps) {
       timer = null
       await listening.stop()
       await inFlight
-    },
-  }
-}
-
-/** LISTEN on the keys channel, again after the connection drops (then reloading: a change may have been missed). */
-function createListener(
-  database: Pick<Database, 'listen'>,
-  logger: KeyStoreLogger,
-  reload: () => Promise<void>,
-) {
-  let unlisten: (() => Promise<void>) | null = null
-  let retry: NodeJS.Timeout | null = null
-  let stopped = false
-  let failures = 0
-
-  async function listen(): Promise<void> {
-    retry = null
-    try {
-      unlisten = await database.listen(SIGNING_KEYS_CHANNEL, () => void reload(), onLost)
-      if (failures > 0) void reload()
-      failures = 0
-    } catch (error) {
-      onLost(error instanceof Error ? error : new Error(String(error)))
-    }
-  }
-
-  function onLost(error: Error) {
-    unlisten = null
-    if (stopped) return
-    failures += 1
-    const delay = Math.min(RELISTEN_MAX_DELAY_MS, 1_000 * 2 ** (failures - 1))
-    logger.warn(
-      { reason: error.message, retryInMs: delay },
-      'not listening for signing-key changes; the periodic reload still applies them',
-    )
-    retry = setTimeout(() => void listen(), delay)
-    retry.unref()
-  }
-
-  return {
-    start: listen,
-    async stop() {
-      stopped = true
-      if (retry !== null) clearTimeout(retry)
-      await unlisten?.().catch(() => {})
-      unlisten = null
     },
   }
 }

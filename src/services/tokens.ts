@@ -10,6 +10,7 @@ import { unauthorized } from '../core/errors.js'
 import { createTokenCache } from '../core/token-cache.js'
 import type { UserRow } from '../db/schema.js'
 import type { UsersRepository } from '../repositories/users.js'
+import type { AuthCache } from './auth-cache.js'
 import type { KeyStore } from './key-store.js'
 import { isLiveSession } from './sessions.js'
 
@@ -42,8 +43,10 @@ export function createTokensService(deps: {
   clock: Clock
   users: UsersRepository
   keys: KeyStore
+  /** Recently authenticated users and sessions of this instance. */
+  authCache: Pick<AuthCache, 'find'>
 }) {
-  const { config, clock, users, keys } = deps
+  const { config, clock, users, keys, authCache } = deps
   const options: AccessTokenOptions = {
     issuer: config.jwtIssuer,
     audience: config.jwtAudience,
@@ -91,8 +94,9 @@ export function createTokensService(deps: {
     /**
      * The user behind a bearer token and its session, or a 401: bad token, user gone,
      * inactive, unverified (an admin may withdraw verification; login then says why with a
-     * 403), or its session ended or expired. The user row and the session's are read on
-     * every request, in one query, so those changes apply at once on every instance.
+     * 403), or its session ended or expired. The user row and the session's come from the
+     * database (one query) or from the auth cache, which sees every change committed before
+     * the request: those changes apply at once on every instance.
      */
     async authenticate(token: string): Promise<Authenticated> {
       const claims = await verify(token)
@@ -105,7 +109,8 @@ export function createTokensService(deps: {
         if (!user || !isUsable(user, claims)) throw invalidAccessToken()
         return { user, sessionId: null }
       }
-      const found = await users.findWithSession(claims.sub, claims.sid)
+      const { sub, sid } = claims
+      const found = await authCache.find(sub, sid, () => users.findWithSession(sub, sid))
       const { session } = found ?? {}
       if (
         !found ||

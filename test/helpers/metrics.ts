@@ -16,7 +16,11 @@ export function parseMetrics(text: string) {
 }
 
 /** The value of one sample of GET /metrics (0 when absent), matching every given label. */
-export async function metricValue(t: TestApp, name: string, labels: Record<string, string> = {}) {
+export async function metricValue(
+  t: Pick<TestApp, 'app'>,
+  name: string,
+  labels: Record<string, string> = {},
+) {
   const response = await t.app.inject({ method: 'GET', url: '/metrics' })
   const sample = parseMetrics(response.body).find(
     (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),

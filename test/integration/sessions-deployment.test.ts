@@ -113,7 +113,7 @@ describe('ending a session with several instances', () => {
 })
 
 describe('checking the session of a request', () => {
-  it('reads the user and its session in one query', async () => {
+  it('reads the user and its session in one query, then from the auth cache', async () => {
     const queries: string[] = []
     let counting = false
     const database = await createTestDatabase({
@@ -125,8 +125,9 @@ describe('checking the session of a request', () => {
     try {
       const { sessions } = await userWithSessions(t, 1)
       const tokens = sessions[0] as Tokens
-      // The first request checks the signature, the second finds it in the cache: one query each.
-      for (let i = 0; i < 2; i++) {
+      // The first request reads both in one query; the second finds them in the auth cache
+      // (its round trip on the listening connection is no Drizzle query).
+      for (const expected of [1, 0]) {
         queries.length = 0
         counting = true
         const response = await t.app.inject({
@@ -136,7 +137,7 @@ describe('checking the session of a request', () => {
         })
         counting = false
         expect(response.statusCode).toBe(200)
-        expect(queries).toHaveLength(1)
+        expect(queries).toHaveLength(expected)
       }
     } finally {
       await t.close()

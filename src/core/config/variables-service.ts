@@ -63,6 +63,14 @@ export const DATABASE = {
     doc: 'Folder for the embedded database and the generated development SECRET_KEY; made (or tightened) 0700 at start, its files private. A secret_key file open to group or others, owned by another user or not holding a key of 64 hex digits stops the start.',
     summary: 'embedded database and generated key; private (`0700`)',
   }),
+  /** Users (with their sessions) each instance remembers for authentication; 0 turns it off. */
+  authCacheSize: variable({
+    env: 'AUTH_CACHE_SIZE',
+    parse: integer(0, 1_000_000),
+    default: '2000',
+    doc: 'Users whose row and live sessions each instance keeps for authenticating requests (about 1 kB each); 0 reads both from the database on every request. Database triggers announce every change (LISTEN/NOTIFY), and an entry is used only after a round trip on the listening connection that started after the request arrived, so a change committed before a request is always seen.',
+    summary: 'users kept per instance for authentication (`0` disables)',
+  }),
 }
 
 export const BACKGROUND_WORK = {

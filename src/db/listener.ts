@@ -62,6 +62,15 @@ export function createListener(options: ListenerOptions) {
     start: listen,
     /** The LISTEN in place now, or null while it is being re-established. */
     current: (): Listening | null => listening,
+    /**
+     * Gives up `failed` (it stopped answering) and listens again, as after a drop; nothing
+     * when the LISTEN in place is another one by now.
+     */
+    restart(failed: Listening, reason: Error) {
+      if (listening !== failed || stopped) return
+      void failed.stop().catch(() => {})
+      onLost(reason)
+    },
     async stop() {
       stopped = true
       if (retry !== null) clearTimeout(retry)

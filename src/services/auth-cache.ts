@@ -4,7 +4,10 @@ import { AUTH_CHANGES_CHANNEL, type UserWithSession } from '../repositories/user
 
 /** Sessions remembered per user: a user rarely has more live ones in use at once. */
 const SESSIONS_PER_USER = 16
-/** A round trip slower than this is given up: the request reads the database instead. */
+/**
+ * A round trip slower than this is given up: its requests read the database, and the
+ * listening connection is replaced (one that stopped answering would stall every hit).
+ */
 const ROUND_TRIP_TIMEOUT_MS = 1_000
 
 /** What `find` tells the metrics about one lookup. */
@@ -66,9 +69,15 @@ export function createAuthCache(deps: AuthCacheDeps) {
     const listening = listener.current()
     if (listening === null) return Promise.reject(new Error('not listening'))
     if (inFlight === null) {
-      inFlight = listening.roundTrip(ROUND_TRIP_TIMEOUT_MS).finally(() => {
-        inFlight = null
-      })
+      inFlight = listening
+        .roundTrip(ROUND_TRIP_TIMEOUT_MS)
+        .catch((error: Error) => {
+          listener.restart(listening, error)
+          throw error
+        })
+        .finally(() => {
+          inFlight = null
+        })
       return inFlight
     }
     // The one in flight may have been read before this request's change committed.

@@ -77,3 +77,47 @@ const listeners = async () =>
       rows: unknown[]
     }
   ).rows
+
+it('gives up a listening connection that stops answering, reading the database meanwhile', async () => {
+  const user = await makeUser(t)
+  const headers = await authHeaders(t, user)
+  expect((await me(headers)).statusCode).toBe(200)
+  const [pid] = await listenerPids()
+  if (pid === undefined) throw new Error('the auth cache is not listening')
+  // The backend frozen (as a hung network would leave it): round trips get no answer.
+  process.kill(pid, 'SIGSTOP')
+  try {
+    await t.db.update(users).set({ fullName: 'Changed While Frozen' }).where(eq(users.id, user.id))
+    expect((await me(headers)).json()).toMatchObject({ full_name: 'Changed While Frozen' })
+    await expect.poll(() => logLines.join('\n')).toContain('database did not answer within 1000ms')
+  } finally {
+    process.kill(pid, 'SIGCONT')
+  }
+  // A new listening connection replaced it, and entries are used again.
+  await expect
+    .poll(async () => (await listenerPids()).filter((other) => other !== pid), {
+      timeout: 10_000,
+      interval: 100,
+    })
+    .toHaveLength(1)
+  await expect
+    .poll(
+      async () => {
+        const before = await lookups('hit')
+        await me(headers)
+        return (await lookups('hit')) - before
+      },
+      { timeout: 10_000, interval: 100 },
+    )
+    .toBe(1)
+})
+
+/** The process ids of the backends serving the auth cache's listening connection. */
+async function listenerPids(): Promise<number[]> {
+  const result = (await t.db.execute(sql`
+    select pid from pg_stat_activity
+    where application_name = ${listenerName(AUTH_CHANGES_CHANNEL)} and datname = current_database()`)) as {
+    rows: { pid: number }[]
+  }
+  return result.rows.map((row) => row.pid)
+}

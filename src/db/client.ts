@@ -98,6 +98,12 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
   }
 }
 
+/** `Listening.roundTrip` on a listening session of either driver. */
+const roundTripOn =
+  (client: { query(text: string): Promise<unknown> }) =>
+  (timeoutMs: number): Promise<void> =>
+    withTimeout(client.query('select 1'), timeoutMs)
+
 /** The application_name of the connection listening on `channel`. */
 export const listenerName = (channel: string) => `coffee-shop listen ${channel}`
 
@@ -136,7 +142,7 @@ async function listenOnServer(
     throw error
   }
   return {
-    roundTrip: (timeoutMs) => withTimeout(client.query('select 1'), timeoutMs),
+    roundTrip: roundTripOn(client),
     async stop() {
       stopping = true
       await client.end()
@@ -175,7 +181,7 @@ async function openPglite(
         checkChannel(channel)
         const unlisten = await client.listen(channel, onNotify)
         return {
-          roundTrip: (timeoutMs) => withTimeout(client.query('select 1'), timeoutMs),
+          roundTrip: roundTripOn(client),
           async stop() {
             if (!client.closed) await unlisten()
           },

@@ -24,6 +24,22 @@ afterAll(() => t.close())
 const lookups = async (outcome: string) => metricValue(t, 'auth_cache_lookups_total', { outcome })
 const me = (headers: { authorization: string }) =>
   t.app.inject({ method: 'GET', url: '/users/me', headers })
+/** The auth cache's listening connection, as pg_stat_activity names it. */
+const IS_AUTH_LISTENER = sql`application_name = ${listenerName(AUTH_CHANGES_CHANNEL)} and datname = current_database()`
+
+/** Entries are used again: within a few retries a request is a cache hit. */
+async function expectHitsAgain(headers: { authorization: string }) {
+  await expect
+    .poll(
+      async () => {
+        const before = await lookups('hit')
+        await me(headers)
+        return (await lookups('hit')) - before
+      },
+      { timeout: 10_000, interval: 100 },
+    )
+    .toBe(1)
+}
 
 it('uses no entry while its listening connection is down, and resumes once it listens again', async () => {
   const user = await makeUser(t)
@@ -35,7 +51,7 @@ it('uses no entry while its listening connection is down, and resumes once it li
 
   const cut = (await t.db.execute(sql`
     select pg_terminate_backend(pid) as cut from pg_stat_activity
-    where application_name = ${listenerName(AUTH_CHANGES_CHANNEL)} and datname = current_database()`)) as {
+    where ${IS_AUTH_LISTENER}`)) as {
     rows: unknown[]
   }
   expect(cut.rows).toEqual([{ cut: true }])
@@ -73,7 +89,7 @@ const listeners = async () =>
   (
     (await t.db.execute(sql`
       select query in ('listen auth_changes', 'select 1') as listening from pg_stat_activity
-      where application_name = ${listenerName(AUTH_CHANGES_CHANNEL)} and datname = current_database()`)) as {
+      where ${IS_AUTH_LISTENER}`)) as {
       rows: unknown[]
     }
   ).rows
@@ -100,23 +116,14 @@ it('gives up a listening connection that stops answering, reading the database m
       interval: 100,
     })
     .toHaveLength(1)
-  await expect
-    .poll(
-      async () => {
-        const before = await lookups('hit')
-        await me(headers)
-        return (await lookups('hit')) - before
-      },
-      { timeout: 10_000, interval: 100 },
-    )
-    .toBe(1)
+  await expectHitsAgain(headers)
 })
 
 /** The process ids of the backends serving the auth cache's listening connection. */
 async function listenerPids(): Promise<number[]> {
   const result = (await t.db.execute(sql`
     select pid from pg_stat_activity
-    where application_name = ${listenerName(AUTH_CHANGES_CHANNEL)} and datname = current_database()`)) as {
+    where ${IS_AUTH_LISTENER}`)) as {
     rows: { pid: number }[]
   }
   return result.rows.map((row) => row.pid)

@@ -6,7 +6,7 @@ import { sessions, users } from '../../src/db/schema.js'
 import { createUsersRepository } from '../../src/repositories/users.js'
 import { createAuthCache } from '../../src/services/auth-cache.js'
 import type { TestInstance } from '../helpers/app.js'
-import { PASSWORD } from '../helpers/auth-flow.js'
+import { PASSWORD, type Tokens } from '../helpers/auth-flow.js'
 import { createTestDatabase } from '../helpers/database.js'
 import { makeAdmin, makeUser, NEW_PASSWORD } from '../helpers/factories.js'
 import {
@@ -17,6 +17,8 @@ import {
   sharedDatabase,
 } from '../helpers/key-instances.js'
 import { metricValue } from '../helpers/metrics.js'
+import { bearer, sidOf } from '../helpers/sessions.js'
+import { INVALID_TOKEN } from '../helpers/users-api.js'
 
 // Each instance keeps the users and sessions it authenticated (AUTH_CACHE_SIZE, on by
 // default). Two instances share one database here, as two processes would; a change made
@@ -24,10 +26,6 @@ import { metricValue } from '../helpers/metrics.js'
 
 const hits = (target: TestInstance) =>
   metricValue(target, 'auth_cache_lookups_total', { outcome: 'hit' })
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
-const sidOf = (token: string): string =>
-  JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).sid
-const REFUSED = { detail: 'Could not validate credentials', code: 'invalid_token' }
 
 async function twoInstances() {
   const [databaseA, databaseB] = await sharedDatabase()
@@ -41,13 +39,14 @@ async function twoInstances() {
     url: '/auth/login',
     payload: { email: user.email, password: PASSWORD },
   })
-  const { access_token: token, refresh_token: refreshToken } = login.json()
+  const tokens: Tokens = login.json()
+  const { access_token: token, refresh_token: refreshToken } = tokens
   // Twice on B: the first reads the database, the second is served from B's cache.
   expect((await me(b, token)).statusCode).toBe(200)
   const before = await hits(b)
   expect((await me(b, token)).statusCode).toBe(200)
   expect(await hits(b)).toBe(before + 1)
-  return { a, b, databaseA, admin, adminToken, user, token, refreshToken }
+  return { a, b, databaseA, admin, adminToken, user, tokens, token, refreshToken }
 }
 
 type Setup = Awaited<ReturnType<typeof twoInstances>>
@@ -56,7 +55,7 @@ const changes: [string, (s: Setup) => Promise<unknown>, (answer: object, s: Setu
   [
     'a deactivation',
     (s) => patchUser(s, s.adminToken, { is_active: false }),
-    (answer) => expect(answer).toEqual(REFUSED),
+    (answer) => expect(answer).toEqual(INVALID_TOKEN),
   ],
   [
     'a deletion',
@@ -66,17 +65,17 @@ const changes: [string, (s: Setup) => Promise<unknown>, (answer: object, s: Setu
         url: `/users/${s.user.id}`,
         headers: bearer(s.adminToken),
       }),
-    (answer) => expect(answer).toEqual(REFUSED),
+    (answer) => expect(answer).toEqual(INVALID_TOKEN),
   ],
   [
     'withdrawn verification',
     (s) => patchUser(s, s.adminToken, { is_verified: false }),
-    (answer) => expect(answer).toEqual(REFUSED),
+    (answer) => expect(answer).toEqual(INVALID_TOKEN),
   ],
   [
     'a password change',
     (s) => patchUser(s, s.token, { password: NEW_PASSWORD, current_password: PASSWORD }),
-    (answer) => expect(answer).toEqual(REFUSED),
+    (answer) => expect(answer).toEqual(INVALID_TOKEN),
   ],
   [
     'a logout',
@@ -86,17 +85,17 @@ const changes: [string, (s: Setup) => Promise<unknown>, (answer: object, s: Setu
         url: '/auth/logout',
         payload: { refresh_token: s.refreshToken },
       }),
-    (answer) => expect(answer).toEqual(REFUSED),
+    (answer) => expect(answer).toEqual(INVALID_TOKEN),
   ],
   [
     'the session ended from the sessions list',
     (s) =>
       s.a.app.inject({
         method: 'DELETE',
-        url: `/users/me/sessions/${sidOf(s.token)}`,
+        url: `/users/me/sessions/${sidOf(s.tokens)}`,
         headers: bearer(s.token),
       }),
-    (answer) => expect(answer).toEqual(REFUSED),
+    (answer) => expect(answer).toEqual(INVALID_TOKEN),
   ],
   [
     'a promotion to admin',
@@ -134,7 +133,7 @@ describe('the auth cache', () => {
       .where(eq(users.id, s.user.id))
     expect((await me(s.b, s.token)).json()).toMatchObject({ full_name: 'Set By Hand' })
     await s.databaseA.db.update(users).set({ isActive: false }).where(eq(users.id, s.user.id))
-    expect((await me(s.b, s.token)).json()).toEqual(REFUSED)
+    expect((await me(s.b, s.token)).json()).toEqual(INVALID_TOKEN)
   })
 
   it('does not keep a read that a change overtook', async () => {
